@@ -63,6 +63,9 @@ class Backend(ABC):
     #: (import name, pip distribution) pairs that must be importable.
     packages: ClassVar[tuple[tuple[str, str], ...]] = ()
     kind: ClassVar[Literal["local", "hosted"]] = "local"
+    #: The artifact format load() reads ("gguf", "hf", "onnx", "openvino", "mlx"); the
+    #: converter target that makes it from the offline GGUFs. None for hosted backends.
+    artifact_format: ClassVar[str | None] = None
     description: ClassVar[str] = ""
     #: pydantic model (extra="forbid") of the backend-only options load() accepts.
     options_model: ClassVar[type[BaseModel] | None] = None
