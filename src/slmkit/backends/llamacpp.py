@@ -35,8 +35,12 @@ class LlamaCppOptions(BaseModel):
     context_length: int | None = Field(
         None, ge=16, description="Context window (n_ctx); default: the catalog's, else 4096."
     )
-    n_threads: int | None = Field(None, ge=1, description="Decode threads; default: physical cores.")
-    n_threads_batch: int | None = Field(None, ge=1, description="Prompt threads; default: n_threads.")
+    n_threads: int | None = Field(
+        None, ge=1, description="Decode threads; default: physical cores."
+    )
+    n_threads_batch: int | None = Field(
+        None, ge=1, description="Prompt threads; default: n_threads."
+    )
     n_batch: int = Field(512, ge=1, description="Prompt tokens evaluated per batch.")
     n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU; -1 for all.")
     use_mmap: bool = True
@@ -164,7 +168,7 @@ class LlamaCppEngine(TokenEngine):
         llama = self._llama
         # A fresh state for every request: reusing a cached prompt prefix changed greedy
         # output in llama.cpp (RUNTIME-NOTES), and slmkit promises determinism.
-        llama.reset()
+        llama.reset()  # type: ignore[no-untyped-call]
         llama.set_seed(params.seed if params.seed is not None else random.getrandbits(32))
         return llama.generate(
             prompt_ids,
