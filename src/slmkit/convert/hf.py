@@ -40,7 +40,7 @@ def _precision(options: dict[str, Any]) -> str:
     if unknown:
         raise InvalidRequest(
             f"convert --to hf takes only --precision ({', '.join(PRECISIONS)}); "
-            f"got {', '.join(unknown)}",
+            f"got {', '.join('--' + name.replace('_', '-') for name in unknown)}",
             field=unknown[0],
         )
     value = str(options.get("precision") or _DEFAULT_PRECISION).lower()
