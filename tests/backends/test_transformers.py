@@ -133,6 +133,24 @@ def test_greedy_answer_matches_llama_cpp_on_the_same_weights(base: LLM) -> None:
     assert "Paris" in ours
 
 
+def test_greedy_tokens_equal_model_generate_past_the_sliding_window(base: LLM) -> None:
+    """The decode loop passes no attention mask; Gemma 3's 512-token window must still hold."""
+    import torch
+
+    engine = base._engine
+    prompt = " ".join(f"item {i}," for i in range(200)) + " and the last item is"
+    ids = engine.tokenize(prompt, add_special=True)
+    assert len(ids) > 600
+    tokens = engine.generate_tokens(ids, GenerationParams())
+    ours = [next(tokens) for _ in range(6)]
+    tokens.close()
+    with torch.inference_mode():
+        out = engine._model.generate(
+            torch.tensor([ids]), max_new_tokens=6, min_new_tokens=6, do_sample=False
+        )
+    assert ours == out[0, len(ids) :].tolist()
+
+
 def test_closing_the_token_stream_stops_the_loop(base: LLM) -> None:
     engine = base._engine
     tokens = engine.generate_tokens(engine.tokenize(PROMPT, add_special=True), GenerationParams())

@@ -174,9 +174,11 @@ class TransformersEngine(TokenEngine):
             torch.set_num_threads(opts.n_threads)
         dtype = _torch_dtype(opts.dtype, device)
         kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": opts.trust_remote_code}
-        device_map = opts.device_map
+        device_map: str | dict[str, int] | None = opts.device_map
         if device_map is None and device == "cuda" and importlib.util.find_spec("accelerate"):
             device_map = "auto"
+        if device_map is None and opts.quantization is not None:
+            device_map = {"": 0}  # bitsandbytes weights are placed at load time, on the GPU
         if device_map is not None:
             kwargs["device_map"] = device_map
         if opts.quantization is not None:
