@@ -197,50 +197,70 @@ def _chat_template(folder: Path, tokenizer: Any) -> str | None:
     return original or None
 
 
-class _TokenStreamer:
-    """Factory for a StreamerBase subclass (defined lazily: openvino_genai is heavy)."""
-
-    cls: Any = None
-
-    @classmethod
-    def make(cls, out: queue.SimpleQueue[Any], stop: threading.Event) -> Any:
-        if cls.cls is None:
-            import openvino_genai
-
-            running = openvino_genai.StreamingStatus.RUNNING
-            stopped = openvino_genai.StreamingStatus.STOP
-
-            class TokenStreamer(openvino_genai.StreamerBase):  # type: ignore[misc]
-                """Hands every generated id to the consumer; STOP once it has gone."""
-
-                def __init__(self, out: queue.SimpleQueue[Any], stop: threading.Event):
-                    super().__init__()
-                    self._put = out.put
-                    self._stop = stop
-
-                def write(self, token: Any) -> Any:
-                    if isinstance(token, int):
-                        self._put(token)
-                    else:
-                        for one in token:
-                            self._put(int(one))
-                    return stopped if self._stop.is_set() else running
-
-                def end(self) -> None:
-                    pass
-
-            cls.cls = TokenStreamer
-        return cls.cls(out, stop)
-
-
 _DONE = object()
+
+
+class _Handoff:
+    """Token ids from the pipeline's thread to the consumer, one in flight at most.
+
+    The producer waits for room, so a slow or departed consumer never lets OpenVINO run
+    ahead; once the consumer stops, ``put`` returns False and the streamer answers STOP.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self.stopped = threading.Event()
+
+    def put(self, item: Any) -> bool:
+        while not self.stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self) -> Any:
+        return self._queue.get()
+
+
+def _token_streamer(handoff: _Handoff) -> Any:
+    """A StreamerBase that feeds ``handoff`` (the class is built on first use: heavy import)."""
+    global _STREAMER
+    if _STREAMER is None:
+        import openvino_genai
+
+        running = openvino_genai.StreamingStatus.RUNNING
+        stopped = openvino_genai.StreamingStatus.STOP
+
+        class TokenStreamer(openvino_genai.StreamerBase):  # type: ignore[misc]
+            def __init__(self, handoff: _Handoff) -> None:
+                super().__init__()
+                self._put = handoff.put
+
+            def write(self, token: Any) -> Any:
+                ids = (token,) if isinstance(token, int) else token
+                for one in ids:
+                    if not self._put(int(one)):
+                        return stopped
+                return running
+
+            def end(self) -> None:
+                pass
+
+        _STREAMER = TokenStreamer
+    return _STREAMER(handoff)
+
+
+_STREAMER: Any = None
 
 
 class OpenVINOEngine(TokenEngine):
     """One LLMPipeline and its tokenizer.
 
-    ``perf_metrics`` holds OpenVINO's own figures (TTFT, TPOT, throughput, tokenization
-    and inference durations, in ms) for the last generation; ``load_time_s`` the load.
+    ``info_extra["openvino"]`` (seen as ``LLM.info.extra``) holds the load time and
+    OpenVINO's own figures for the last generation (TTFT, TPOT, throughput, inference
+    duration in ms; input and generated tokens), updated after every generation.
     """
 
     def __init__(self, folder: Path, device: str, context_length: int, opts: OpenVINOOptions):
@@ -260,8 +280,12 @@ class OpenVINOEngine(TokenEngine):
                 "the IR may need a newer openvino-genai (pip install -U openvino-genai), or "
                 "try device='CPU'"
             ) from exc
-        self.load_time_s = perf_counter() - start
-        self.perf_metrics: dict[str, float] = {}
+        self._metrics: dict[str, Any] = {
+            "load_time_s": perf_counter() - start,
+            "device": device,
+            "perf_metrics": {},
+        }
+        self.info_extra: dict[str, object] = {"openvino": self._metrics}
         self._openvino_genai = openvino_genai
         tokenizer = self._pipe.get_tokenizer()
         self._tokenizer = tokenizer
@@ -315,30 +339,29 @@ class OpenVINOEngine(TokenEngine):
 
         config = self.generation_config(params)
         input_ids = openvino.Tensor(np.array([prompt_ids], dtype=np.int64))
-        tokens: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        stop = threading.Event()
-        streamer = _TokenStreamer.make(tokens, stop)
+        handoff = _Handoff()
+        streamer = _token_streamer(handoff)
 
         def run() -> None:
             try:
                 result = self._pipe.generate(input_ids, config, streamer)
-                self.perf_metrics = _summarise(result.perf_metrics)
-                tokens.put(_DONE)
+                self._metrics["perf_metrics"] = _summarise(result.perf_metrics)
+                handoff.put(_DONE)
             except BaseException as exc:
-                tokens.put(exc)
+                handoff.put(exc)
 
         worker = threading.Thread(target=run, name="slmkit-openvino", daemon=True)
         worker.start()
         try:
             while True:
-                item = tokens.get()
+                item = handoff.get()
                 if item is _DONE:
                     return
                 if isinstance(item, BaseException):
                     raise item
                 yield item
         finally:
-            stop.set()
+            handoff.stopped.set()
             worker.join()
 
     def close(self) -> None:

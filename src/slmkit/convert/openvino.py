@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import venv
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 from ..errors import ConversionError, InvalidRequest
 from ..paths import cache_dir
 from . import Source
+from .progress import step
 
 NAME = "openvino"
 # Nothing beyond slmkit's core is needed in this environment: the exporter lives in its own.
@@ -77,6 +77,7 @@ def build(source: Source, out: Path, weight_format: str = DEFAULT_WEIGHT_FORMAT)
     fmt = variant(weight_format)
     checkpoint = _checkpoint(source)
     python = exporter_python()
+    step(f"exporting to OpenVINO IR ({fmt}) with optimum-cli, in the exporter environment")
     cli = python.parent / "optimum-cli"
     command = [
         str(cli),
@@ -94,6 +95,7 @@ def build(source: Source, out: Path, weight_format: str = DEFAULT_WEIGHT_FORMAT)
     if not (out / "openvino_tokenizer.xml").is_file():
         # optimum-cli skips the tokenizer quietly when it cannot convert it; try directly
         # so the failure says why.
+        step("converting the tokenizer with openvino-tokenizers")
         _run(
             [
                 str(python.parent / "convert_tokenizer"),
@@ -121,6 +123,7 @@ def _checkpoint(source: Source) -> Path:
         return source.folder
     from . import convert
 
+    step("making the transformers checkpoint (convert --to hf)")
     return convert(source.name, to="hf")
 
 
@@ -182,11 +185,9 @@ def _create_env(env: Path) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _stamp(env) == _wanted_stamp() and (env / "bin" / "python").is_file():
             return  # another process built it while we waited
-        print(
-            f"slmkit: creating the OpenVINO exporter environment in {env} (once): "
-            "optimum-intel needs transformers/torch versions that differ from slmkit's own",
-            file=sys.stderr,
-            flush=True,
+        step(
+            f"creating the OpenVINO exporter environment in {env} (once, a few minutes): "
+            "optimum-intel needs transformers/torch versions that differ from slmkit's own"
         )
         venv.EnvBuilder(with_pip=True, clear=True).create(env)
         python = env / "bin" / "python"
