@@ -174,3 +174,15 @@ def test_exporter_environment_holds_no_cuda_packages(base_ir: Path) -> None:
     ).stdout.lower()
     assert "torch==2.13.0" in listing
     assert "nvidia-" not in listing and "torchvision" not in listing
+
+
+def test_a_failed_export_says_why_and_leaves_nothing(tmp_path: Path) -> None:
+    if not ov_target._python_in(ov_target.exporter_env_dir()).is_file():
+        pytest.skip("the exporter environment was not built here (it takes minutes)")
+    checkpoint = tmp_path / "broken-checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    out = tmp_path / "ir"
+    with pytest.raises(errors.ConversionError, match="optimum-cli export openvino failed"):
+        slmkit.convert(str(checkpoint), to="openvino", out=out)
+    assert not out.exists()

@@ -78,7 +78,7 @@ def build(source: Source, out: Path, weight_format: str = DEFAULT_WEIGHT_FORMAT)
     checkpoint = _checkpoint(source)
     python = exporter_python()
     step(f"exporting to OpenVINO IR ({fmt}) with optimum-cli, in the exporter environment")
-    cli = python.parent / "optimum-cli"
+    cli = python.with_name("optimum-cli")
     command = [
         str(cli),
         "export",
@@ -91,14 +91,14 @@ def build(source: Source, out: Path, weight_format: str = DEFAULT_WEIGHT_FORMAT)
         fmt,
         str(out),
     ]
-    _run(command, "optimum-cli export openvino", EXPORT_TIMEOUT_S, python)
+    log = _run(command, "optimum-cli export openvino", EXPORT_TIMEOUT_S, python)
     if not (out / "openvino_tokenizer.xml").is_file():
         # optimum-cli skips the tokenizer quietly when it cannot convert it; try directly
         # so the failure says why.
         step("converting the tokenizer with openvino-tokenizers")
-        _run(
+        log += _run(
             [
-                str(python.parent / "convert_tokenizer"),
+                str(python.with_name("convert_tokenizer")),
                 str(checkpoint),
                 "--with-detokenizer",
                 "-o",
@@ -111,8 +111,9 @@ def build(source: Source, out: Path, weight_format: str = DEFAULT_WEIGHT_FORMAT)
     for name in ("openvino_model.xml", "openvino_tokenizer.xml", "openvino_detokenizer.xml"):
         if not (out / name).is_file():
             raise ConversionError(
-                f"the OpenVINO export of {source.name} wrote no {name}; see the exporter's "
-                f"output above, or run {cli} export openvino --model {checkpoint} by hand"
+                f"the OpenVINO export of {source.name} wrote no {name}; run "
+                f"`{cli} export openvino --model {checkpoint} OUT` by hand to see why. "
+                "The exporter said:\n" + _tail(log)
             )
     _copy_template(checkpoint, out)
 
@@ -153,11 +154,15 @@ def exporter_python() -> Path:
             )
         return python
     env = exporter_env_dir()
-    python = env / "bin" / "python"
+    python = _python_in(env)
     if _stamp(env) == _wanted_stamp() and python.is_file():
         return python
     _create_env(env)
     return python
+
+
+def _python_in(env: Path) -> Path:
+    return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
 def _wanted_stamp() -> dict[str, Any]:
@@ -178,19 +183,20 @@ def _create_env(env: Path) -> None:
     written last, so a half-built environment is rebuilt from scratch next time. A lock
     keeps two conversions from building it at once.
     """
-    import fcntl
-
     env.parent.mkdir(parents=True, exist_ok=True)
     with open(env.parent / f".{env.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if _stamp(env) == _wanted_stamp() and (env / "bin" / "python").is_file():
+        if os.name != "nt":
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if _stamp(env) == _wanted_stamp() and _python_in(env).is_file():
             return  # another process built it while we waited
         step(
             f"creating the OpenVINO exporter environment in {env} (once, a few minutes): "
             "optimum-intel needs transformers/torch versions that differ from slmkit's own"
         )
         venv.EnvBuilder(with_pip=True, clear=True).create(env)
-        python = env / "bin" / "python"
+        python = _python_in(env)
         torch_index = os.environ.get("SLMKIT_TORCH_INDEX_URL")
         index_args = ["--extra-index-url", torch_index] if torch_index else []
         pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
@@ -226,7 +232,8 @@ def _refuse_cuda_packages(python: Path) -> None:
         )
 
 
-def _run(command: list[str], what: str, timeout: int, python: Path) -> None:
+def _run(command: list[str], what: str, timeout: int, python: Path) -> str:
+    """Run one exporter command; its output, or ConversionError with the output's tail."""
     env = dict(os.environ)
     env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("PYTHONPATH", None)
@@ -239,9 +246,14 @@ def _run(command: list[str], what: str, timeout: int, python: Path) -> None:
         raise ConversionError(f"{what} did not finish within {timeout} s") from exc
     except OSError as exc:
         raise ConversionError(f"could not run {what}: {exc}") from exc
+    output = f"{result.stdout}\n{result.stderr}"
     if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-15:]
         raise ConversionError(
             f"{what} failed (exit {result.returncode}) in the OpenVINO exporter environment "
-            f"({python.parent.parent}):\n" + "\n".join(tail)
+            f"({python.parent.parent}):\n" + _tail(output)
         )
+    return output
+
+
+def _tail(output: str, lines: int = 15) -> str:
+    return "\n".join(output.strip().splitlines()[-lines:])
