@@ -187,5 +187,68 @@ def _spec_json(spec: Any) -> dict[str, Any]:
     return data
 
 
+@app.command()
+@friendly_errors
+def probe(
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Also ask OpenVINO for its devices (imports it).")
+    ] = False,
+) -> None:
+    """Show this machine's hardware and the backend ranking that backend="auto" uses."""
+    from .probe import probe as read_hardware
+    from .ranking import rank_backends
+
+    report = read_hardware(deep=deep)
+    ranking = rank_backends(report, model)
+    if as_json:
+        data = {"hardware": report.to_dict(), "ranking": [asdict(r) for r in ranking]}
+        out.print_json(json.dumps(data))
+        return
+    out.print(_hardware_table(report))
+    table = Table("#", "backend", "usable", "score", "why", title="backend ranking for auto")
+    for place, r in enumerate(ranking, 1):
+        usable = "[green]yes[/]" if r.usable else "[red]no[/]"
+        score = f"{r.score:.1f} tok/s" if r.source == "measured" else f"{r.score:g}"
+        table.add_row(str(place), r.name, usable, score, r.reason)
+    out.print(table)
+
+
+def _hardware_table(report: Any) -> Table:
+    gib = 2**30
+    table = Table("", "", title="hardware", show_header=False)
+    table.add_row("OS", f"{report.os} {report.os_release} ({report.arch})")
+    table.add_row("CPU", report.cpu_model or "?")
+    table.add_row("vector extensions", ", ".join(report.vector_extensions) or "none found")
+    table.add_row("cores", f"{report.physical_cores} physical, {report.logical_cores} logical")
+    if report.memory_total_bytes:
+        available = report.memory_available_bytes
+        text = f"{report.memory_total_bytes / gib:.1f} GiB total"
+        if available is not None:
+            text += f", {available / gib:.1f} GiB available"
+        table.add_row("memory", text)
+    for gpu in report.gpus:
+        memory = f", {gpu.memory_bytes / gib:.0f} GiB" if gpu.memory_bytes else ""
+        driver = f", driver {gpu.driver}" if gpu.driver else ""
+        table.add_row(f"{gpu.api} device", f"{gpu.name}{memory}{driver}")
+    if not report.gpus:
+        table.add_row("accelerators", "none found")
+    flags = [
+        name for name in ("apple_silicon", "metal", "rocm", "directml") if getattr(report, name)
+    ]
+    if flags:
+        table.add_row("platform", ", ".join(flags))
+    if report.openvino_devices:
+        table.add_row("OpenVINO devices", ", ".join(report.openvino_devices))
+    if report.builds:
+        builds = ", ".join(f"{k}: {v}" for k, v in sorted(report.builds.items()))
+        table.add_row("runtime builds", builds)
+    for note in report.notes:
+        table.add_row("note", note)
+    table.add_row("fingerprint", report.fingerprint())
+    return table
+
+
 def main() -> None:
     app()
