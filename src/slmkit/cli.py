@@ -250,5 +250,77 @@ def _hardware_table(report: Any) -> Table:
     return table
 
 
+@app.command()
+@friendly_errors
+def bench(
+    model: ModelOpt = None,
+    backends: Annotated[
+        str | None, typer.Option("--backends", help="Comma-separated; default: all usable local.")
+    ] = None,
+    repeats: Annotated[int, typer.Option("--repeats", "-n", min=1, help="Measured runs.")] = 3,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=2, help="New tokens a run.")] = 128,
+    as_json: JsonOpt = False,
+    plot_file: Annotated[
+        str | None, typer.Option("--plot", help="Write a PNG chart (needs matplotlib).")
+    ] = None,
+    autotune: Annotated[
+        bool, typer.Option("--autotune", help="Store the measured ranking for backend='auto'.")
+    ] = False,
+    overhead: Annotated[
+        bool,
+        typer.Option("--overhead", help="Also time slmkit against the runtime called directly."),
+    ] = False,
+) -> None:
+    """Same prompt on every usable local backend, each in its own process: load, TTFT,
+    prefill and decode tok/s, peak RSS (medians over repeats)."""
+    from . import bench as bench_module
+
+    names = [b.strip() for b in backends.split(",") if b.strip()] if backends else None
+    progress = None if as_json else (lambda line: err.print(f"[dim]{line}[/]"))
+    report = bench_module.run_bench(
+        model, names, repeats=repeats, max_tokens=max_tokens, overhead=overhead, progress=progress
+    )
+    if autotune:
+        stored = bench_module.autotune(report)
+        report["autotune_file"] = str(stored)
+    if plot_file:
+        report["plot_file"] = str(bench_module.plot(report, plot_file))
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    out.print(_bench_table(report))
+    for name in ("autotune_file", "plot_file"):
+        if name in report:
+            err.print(f"{name.replace('_', ' ')}: {report[name]}")
+
+
+def _bench_table(report: dict[str, Any]) -> Table:
+    bandwidth = report["memory_bandwidth_bytes_s"] / 1e9
+    title = (
+        f"slmkit bench: {report['model']}, {report['settings']['max_tokens']} new tokens, "
+        f"medians; memory {bandwidth:.1f} GB/s"
+    )
+    columns = ["backend", "load s", "TTFT ms", "prefill tok/s", "decode tok/s", "of limit"]
+    columns += ["peak RSS MB", "overhead"]
+    table = Table(*columns, title=title)
+    for r in report["results"]:
+        if "error" in r:
+            table.add_row(r["backend"], f"[red]{r['error']}[/]", *[""] * (len(columns) - 2))
+            continue
+        fraction = r.get("decode_fraction")
+        ratio = r.get("overhead_ratio")
+        table.add_row(
+            r["backend"] + (" *" if r["backend"] == report["fastest"] else ""),
+            f"{r['load_s']:.2f}",
+            f"{1000 * r['ttft_s']:.0f}",
+            f"{r['prefill_tok_s']:.0f}" if r.get("prefill_tok_s") else "",
+            f"{r['decode_tok_s']:.1f}" if r.get("decode_tok_s") else "",
+            f"{100 * fraction:.0f}%" if fraction else "",
+            f"{r['peak_rss_bytes'] / 1e6:.0f}" if r.get("peak_rss_bytes") else "",
+            f"{ratio:.3f}x" if ratio else r.get("overhead_error", ""),
+        )
+    return table
+
+
 def main() -> None:
     app()

@@ -1,0 +1,353 @@
+"""``slmkit bench``: the same prompt on every usable local backend, one process each.
+
+Every figure has one definition for every backend (docs/benchmarks.md): the timings
+come from the core's generation loop (:mod:`slmkit._generation`), load time and peak
+RSS from the child process that ran the backend. Medians over repeats.
+
+The parent runs ``python -m slmkit.bench --worker CONFIG OUT`` per backend, so each
+backend's peak RSS is its own and a crash or hang costs one row, not the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from .errors import InvalidRequest, SlmkitError
+
+__all__ = ["PROMPT", "autotune", "memory_bandwidth", "plot", "run_bench", "summarize"]
+
+#: One prompt for every backend: long enough for a meaningful prefill rate, and it asks
+#: for a long answer so decode runs to max_tokens. Chat models get it as a user message,
+#: base models as a raw prompt.
+PROMPT = (
+    "The following is a detailed, friendly explanation written for curious readers. "
+    "It covers how a refrigerator keeps food cold: the refrigerant, the compressor, the "
+    "condenser coils at the back, the expansion valve and the evaporator inside, why the "
+    "back of the fridge feels warm, and why leaving the door open does not cool a kitchen. "
+    "It is written in plain language, one idea per paragraph, with everyday examples.\n\n"
+    "How a refrigerator keeps food cold\n\n"
+)
+#: Overhead runs continue a raw prompt that does not end early.
+OVERHEAD_PROMPT = "Once upon a time, in a small village by the sea, there lived"
+
+Progress = Callable[[str], None]
+
+
+def memory_bandwidth(seconds: float = 0.5, threads: int | None = None) -> float:
+    """This machine's memory read bandwidth in bytes/s: the best of repeated reads of a
+    128 MiB buffer on every physical core (numpy), or of copies (no numpy)."""
+    from .probe import physical_cores
+
+    size = 128 * 2**20
+    deadline = perf_counter() + seconds
+    best = 0.0
+    try:
+        import numpy as np
+    except ImportError:
+        src, dst = bytearray(size), bytearray(size)
+        while perf_counter() < deadline or best == 0.0:
+            start = perf_counter()
+            dst[:] = src
+            best = max(best, 2 * size / (perf_counter() - start))  # read + write
+        return best
+    data = np.ones(size // 8, dtype=np.int64)
+    parts = np.array_split(data, threads or physical_cores())
+    while perf_counter() < deadline or best == 0.0:
+        workers = [threading.Thread(target=np.bitwise_or.reduce, args=(p,)) for p in parts]
+        start = perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        best = max(best, size / (perf_counter() - start))
+    return best
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarize(runs: list[dict[str, Any]], bandwidth: float | None = None) -> dict[str, Any]:
+    """Medians over the measured runs of one backend, and decode as a share of the
+    machine's limit (bandwidth / bytes read per token ~ the artifact's weights)."""
+    if not runs:
+        raise InvalidRequest("no measured runs to summarize", field="runs")
+    prefill = [r["prompt_tokens"] / r["ttft_s"] for r in runs if r["ttft_s"] > 0]
+    summary: dict[str, Any] = {
+        "runs": len(runs),
+        "ttft_s": _median([r["ttft_s"] for r in runs]),
+        "prefill_tok_s": _median(prefill),
+        "decode_tok_s": _median([r["decode_tok_s"] for r in runs if r["decode_tok_s"] > 0]),
+        "prompt_tokens": int(_median([r["prompt_tokens"] for r in runs]) or 0),
+        "completion_tokens": int(_median([r["completion_tokens"] for r in runs]) or 0),
+    }
+    return summary
+
+
+def decode_limit(bandwidth: float | None, artifact_bytes: int | None) -> float | None:
+    """Tokens/s the memory could feed if each token reads the whole artifact once."""
+    if not bandwidth or not artifact_bytes:
+        return None
+    return bandwidth / artifact_bytes
+
+
+# -- parent --------------------------------------------------------------------------
+
+
+def run_bench(
+    model: str | None = None,
+    backends: Sequence[str] | None = None,
+    *,
+    repeats: int = 3,
+    max_tokens: int = 128,
+    overhead: bool = False,
+    budget_s: float = 90.0,
+    timeout_s: float = 300.0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Benchmark ``backends`` (default: every usable local backend) on ``model``.
+
+    Returns the JSON-ready report: hardware, bandwidth, one row per backend (an
+    ``error`` field when it failed), and the backend auto would pick.
+    """
+    from .catalog.models import DEFAULT_MODEL
+    from .config import load_settings
+    from .probe import probe
+    from .ranking import rank_backends
+
+    if repeats < 1 or max_tokens < 2:
+        raise InvalidRequest("repeats must be >= 1 and max_tokens >= 2", field="repeats")
+    model = model or load_settings().model or DEFAULT_MODEL
+    report = probe(refresh=True)
+    ranking = rank_backends(report, model, measured=False)
+    names = list(backends) if backends else [r.name for r in ranking if r.usable]
+    note = progress or (lambda _: None)
+    note("measuring memory bandwidth")
+    bandwidth = memory_bandwidth()
+    config = {
+        "model": model,
+        "repeats": repeats,
+        "max_tokens": max_tokens,
+        "overhead": overhead,
+        "budget_s": budget_s,
+    }
+    rows = []
+    for name in names:
+        note(f"{name}: loading {model} in a fresh process")
+        row = _run_child({**config, "backend": name}, timeout_s)
+        if "error" not in row:
+            row["decode_limit_tok_s"] = decode_limit(bandwidth, row.get("artifact_bytes"))
+            limit, decode = row["decode_limit_tok_s"], row.get("decode_tok_s")
+            row["decode_fraction"] = decode / limit if limit and decode else None
+        rows.append(row)
+    measured = [r for r in rows if r.get("decode_tok_s")]
+    fastest = max(measured, key=lambda r: r["decode_tok_s"])["backend"] if measured else None
+    auto = next((r.name for r in ranking if r.usable), None)
+    return {
+        "model": model,
+        "machine": report.fingerprint(),
+        "hardware": report.to_dict(),
+        "memory_bandwidth_bytes_s": bandwidth,
+        "settings": {k: v for k, v in config.items() if k != "model"},
+        "results": rows,
+        "fastest": fastest,
+        "auto_pick_by_rules": auto,
+    }
+
+
+def _run_child(config: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    backend = config["backend"]
+    with tempfile.TemporaryDirectory(prefix="slmkit-bench-") as tmp:
+        cfg_path, out_path = Path(tmp, "config.json"), Path(tmp, "result.json")
+        cfg_path.write_text(json.dumps(config), encoding="utf-8")
+        command = [sys.executable, "-m", "slmkit.bench", "--worker", str(cfg_path), str(out_path)]
+        try:
+            proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return {"backend": backend, "error": f"timed out after {timeout_s:.0f} s"}
+        if out_path.is_file():
+            result: dict[str, Any] = json.loads(out_path.read_text(encoding="utf-8"))
+            return result
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"backend": backend, "error": f"exit {proc.returncode}: " + " | ".join(tail)}
+
+
+def autotune(report: dict[str, Any]) -> Path:
+    """Store a bench report's measured ranking for (machine, model, backend versions);
+    ``backend="auto"`` then prefers it over the rule table."""
+    from .probe import HardwareReport
+    from .ranking import store_measurement
+
+    hardware = HardwareReport.from_dict(report["hardware"])
+    keep = ("backend", "versions", "decode_tok_s", "ttft_s", "load_s", "peak_rss_bytes")
+    results = [{k: r.get(k) for k in keep} for r in report["results"] if r.get("decode_tok_s")]
+    if not results:
+        raise InvalidRequest("no backend produced a measurement; nothing to store")
+    return store_measurement(hardware, report["model"], results)
+
+
+def plot(report: dict[str, Any], path: str | Path) -> Path:
+    """A PNG with decode tok/s, TTFT and peak RSS per backend (needs matplotlib)."""
+    try:
+        import matplotlib  # type: ignore[import-not-found]
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found]
+    except ImportError:
+        raise SlmkitError("--plot needs matplotlib: pip install matplotlib") from None
+    rows = [r for r in report["results"] if r.get("decode_tok_s")]
+    if not rows:
+        raise InvalidRequest("no backend produced a measurement; nothing to plot")
+    names = [r["backend"] for r in rows]
+    panels = [
+        ("decode tok/s", [r["decode_tok_s"] for r in rows]),
+        ("TTFT ms", [1000 * r["ttft_s"] for r in rows]),
+        ("peak RSS MB", [(r.get("peak_rss_bytes") or 0) / 1e6 for r in rows]),
+    ]
+    figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
+    for axis, (title, values) in zip(axes, panels, strict=True):
+        axis.bar(names, values, color="tab:blue")
+        axis.set_title(title)
+        axis.tick_params(axis="x", labelrotation=30)
+    figure.suptitle(f"slmkit bench: {report['model']}")
+    figure.tight_layout()
+    out = Path(path)
+    figure.savefig(out, dpi=120)
+    plt.close(figure)
+    return out
+
+
+# -- child ---------------------------------------------------------------------------
+
+
+def _worker(config: dict[str, Any]) -> dict[str, Any]:
+    """Load one backend, warm up, run the prompt ``repeats`` times; report the figures."""
+    from ._api import load
+    from .ranking import backend_versions
+    from .registry import get_backend
+
+    backend = config["backend"]
+    start = perf_counter()
+    llm = load(config["model"], backend=backend)
+    load_s = perf_counter() - start
+    info = llm.info
+    max_tokens = config["max_tokens"]
+
+    def once(tokens: int) -> Any:
+        if info.is_chat:
+            return llm.chat(PROMPT, max_tokens=tokens, temperature=0.0)
+        return llm.generate(PROMPT, max_tokens=tokens, temperature=0.0)
+
+    once(4)  # warm-up: first-request costs (graph builds, allocations) are not decode
+    runs: list[dict[str, Any]] = []
+    began = perf_counter()
+    for _ in range(config["repeats"]):
+        result = once(max_tokens)
+        runs.append(
+            {
+                "ttft_s": result.timings.ttft_s,
+                "decode_tok_s": result.timings.decode_tokens_per_s,
+                "total_s": result.timings.total_s,
+                "prompt_tokens": result.usage.prompt_tokens,
+                "completion_tokens": result.usage.completion_tokens,
+            }
+        )
+        if perf_counter() - began > config["budget_s"]:
+            break
+    row: dict[str, Any] = {
+        "backend": backend,
+        "versions": backend_versions(get_backend(backend)),
+        "device": info.device,
+        "artifact": info.artifact,
+        "artifact_bytes": _size(info.artifact),
+        "load_s": load_s,
+        **summarize(runs),
+        "repeats_done": len(runs),
+        "raw": runs,
+    }
+    if config.get("overhead"):
+        row.update(_overhead(llm, get_backend(backend)))
+    llm.close()
+    row["peak_rss_bytes"] = _peak_rss()
+    return row
+
+
+def _overhead(llm: Any, cls: Any, pairs: int = 5, tokens: int = 64) -> dict[str, Any]:
+    """slmkit vs the runtime called directly, alternating, as seconds-per-token ratio.
+
+    Uses the backend module's ``direct_decode(engine, prompt_ids, n) -> int`` (see
+    docs/benchmarks.md); a backend without one reports why instead of a ratio.
+    """
+    import importlib
+
+    direct = getattr(importlib.import_module(cls.__module__), "direct_decode", None)
+    if direct is None:
+        return {"overhead_error": f"{cls.__module__} defines no direct_decode()"}
+    engine = llm._engine
+    ours: list[float] = []
+    theirs: list[float] = []
+    for i in range(pairs + 1):  # the first pair warms both paths up and is dropped
+        start = perf_counter()
+        made = llm.generate(OVERHEAD_PROMPT, max_tokens=tokens, temperature=0.0)
+        slmkit_s = (perf_counter() - start) / max(1, made.usage.completion_tokens)
+        start = perf_counter()
+        count = direct(engine, engine.tokenize(OVERHEAD_PROMPT, add_special=True), tokens)
+        direct_s = (perf_counter() - start) / max(1, count)
+        if i:
+            ours.append(slmkit_s)
+            theirs.append(direct_s)
+    ratio = statistics.median(ours) / statistics.median(theirs)
+    return {
+        "overhead_ratio": ratio,
+        "overhead_slmkit_ms_per_token": 1000 * statistics.median(ours),
+        "overhead_direct_ms_per_token": 1000 * statistics.median(theirs),
+    }
+
+
+def _size(artifact: str) -> int | None:
+    path = Path(artifact) if artifact else None
+    if path is None or not path.exists():
+        return None
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _peak_rss() -> int | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _worker_main(argv: list[str]) -> int:
+    cfg_path, out_path = Path(argv[0]), Path(argv[1])
+    config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    try:
+        row = _worker(config)
+    except SlmkitError as exc:
+        row = {"backend": config["backend"], "error": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:
+        row = {"backend": config["backend"], "error": f"crashed: {type(exc).__name__}: {exc}"}
+    out_path.write_text(json.dumps(row), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        sys.exit(_worker_main(sys.argv[2:]))
+    sys.exit("usage: use `slmkit bench`; this module's entry point is for its child processes")
