@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -143,7 +143,7 @@ class TokenEngine(Engine):
     bos_token: str = ""
     eos_token: str = ""
     #: Token ids that end generation (end-of-turn and end-of-sequence).
-    eos_token_ids: frozenset[int] = frozenset()
+    eos_token_ids: Container[int] = frozenset()
     #: True when tokenize(text, add_special=True) prepends the BOS token.
     adds_bos: bool = False
 

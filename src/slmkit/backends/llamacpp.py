@@ -1,0 +1,207 @@
+"""llama.cpp through llama-cpp-python: GGUF files, CPU first, GPU offload when built for it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..catalog import hfcache
+from ..catalog.offline import assemble
+from ..errors import InvalidModelFile, ModelNotFound
+from ..gguf import GGUFInfo, read_gguf
+from ..probe import physical_cores
+from ..textstream import ByteDetokenizer, Detokenizer
+from .base import Backend, ModelRef, TokenEngine
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+    from ..params import GenerationParams
+
+__all__ = ["LlamaCppBackend", "LlamaCppOptions"]
+
+
+class LlamaCppOptions(BaseModel):
+    """Options for backend="llamacpp"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context_length: int | None = Field(
+        None, ge=16, description="Context window (n_ctx); default: the catalog's, else 4096."
+    )
+    n_threads: int | None = Field(
+        None, ge=1, description="Decode threads; default: physical cores."
+    )
+    n_threads_batch: int | None = Field(
+        None, ge=1, description="Prompt threads; default: n_threads."
+    )
+    n_batch: int = Field(512, ge=1, description="Prompt tokens evaluated per batch.")
+    n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU; -1 for all.")
+    use_mmap: bool = True
+    verbose: bool = Field(False, description="Let llama.cpp log to stderr.")
+
+
+class LlamaCppBackend(Backend):
+    name = "llamacpp"
+    extra = "llamacpp"
+    packages = (("llama_cpp", "llama-cpp-python"),)
+    artifact_format = "gguf"
+    description = "llama.cpp (GGUF); fast on CPU, GPU offload when built with CUDA/Metal"
+    options_model = LlamaCppOptions
+
+    def load(self, model: ModelRef, options: Mapping[str, Any]) -> LlamaCppEngine:
+        opts = LlamaCppOptions.model_validate(dict(options))
+        info = read_gguf(resolve_gguf(model))
+        default_ctx = model.spec.default_context if model.spec else 4096
+        context = opts.context_length or min(default_ctx, info.context_length or default_ctx)
+        return LlamaCppEngine(info, context, opts)
+
+
+def resolve_gguf(model: ModelRef) -> Path:
+    """The GGUF file for a path, a catalog alias, or a hub repo in the HF cache."""
+    if model.path is not None:
+        if model.path.is_dir():
+            return _single_gguf(model.path, str(model.path))
+        return model.path
+    spec = model.spec
+    if spec is not None:
+        if spec.packaged is not None:
+            return assemble(spec.packaged)
+        if "gguf" in spec.hub:
+            return hfcache.resolve(spec.hub["gguf"], f"{spec.alias} (GGUF)")
+        raise ModelNotFound(f"{spec.alias} has no GGUF; use another backend (slmkit models)")
+    if "/" in model.name:
+        from ..catalog import HubArtifact
+
+        folder = hfcache.resolve(HubArtifact(model.name), model.name)
+        return _single_gguf(folder, model.name)
+    raise ModelNotFound(
+        f"unknown model {model.name!r}: use a catalog alias (slmkit models), a .gguf path, "
+        "or a hub repo id in the Hugging Face cache"
+    )
+
+
+def _single_gguf(folder: Path, what: str) -> Path:
+    files = sorted(folder.rglob("*.gguf"))
+    if not files:
+        raise ModelNotFound(f"no .gguf file in {what}")
+    if len(files) == 1:
+        return files[0]
+    preferred = [f for f in files if "q4_k_m" in f.name.lower()]
+    if preferred:
+        return preferred[0]
+    names = ", ".join(f.name for f in files)
+    raise ModelNotFound(f"{what} holds several GGUF files ({names}); pass the path of one")
+
+
+class _EndOfGeneration:
+    """Membership test against llama.cpp's own end-of-generation flags (EOS, EOT, ...)."""
+
+    def __init__(self, vocab: Any) -> None:
+        import llama_cpp
+
+        self._vocab = vocab
+        self._is_eog = llama_cpp.llama_vocab_is_eog
+
+    def __contains__(self, token: object) -> bool:
+        return isinstance(token, int) and bool(self._is_eog(self._vocab, token))
+
+
+class LlamaCppEngine(TokenEngine):
+    def __init__(self, info: GGUFInfo, context_length: int, opts: LlamaCppOptions) -> None:
+        from llama_cpp import Llama
+
+        threads = opts.n_threads or physical_cores()
+        try:
+            with _quiet(not opts.verbose):
+                self._llama: Llama = Llama(
+                    model_path=str(info.path),
+                    n_ctx=context_length,
+                    n_threads=threads,
+                    n_threads_batch=opts.n_threads_batch or threads,
+                    n_batch=min(opts.n_batch, context_length),
+                    n_gpu_layers=opts.n_gpu_layers,
+                    use_mmap=opts.use_mmap,
+                    verbose=opts.verbose,
+                )
+        except (ValueError, RuntimeError) as exc:
+            raise InvalidModelFile(
+                f"llama.cpp could not load {info.path} ({exc}); the file may be for a newer "
+                "llama.cpp: upgrade llama-cpp-python, or re-download the model"
+            ) from exc
+        llama = self._llama
+        self.artifact = str(info.path)
+        self.device = "cuda" if opts.n_gpu_layers else "cpu"
+        self.context_length = llama.n_ctx()
+        self.chat_template = info.chat_template
+        model = llama._model
+        self.adds_bos = bool(model.add_bos_token())
+        self.bos_token = self._special_text(llama.token_bos())
+        self.eos_token = self._special_text(llama.token_eos())
+        self.eos_token_ids = _EndOfGeneration(model.vocab)
+        self._token_to_piece = model.token_to_piece
+
+    def _special_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self._llama.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def tokenize(self, text: str, *, add_special: bool) -> list[int]:
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=add_special, special=add_special)
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return self._llama.detokenize(list(token_ids)).decode("utf-8", errors="replace")
+
+    def detokenizer(self) -> Detokenizer:
+        return ByteDetokenizer(self._piece)
+
+    def _piece(self, token: int) -> bytes:
+        return self._token_to_piece(token).rstrip(b"\0")
+
+    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
+        llama = self._llama
+        # A fresh state for every request: reusing a cached prompt prefix changed greedy
+        # output in llama.cpp (RUNTIME-NOTES), and slmkit promises determinism.
+        llama.reset()
+        llama.set_seed(params.seed if params.seed is not None else random.getrandbits(32))
+        return llama.generate(
+            prompt_ids,
+            temp=params.temperature,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            min_p=0.0,
+            typical_p=1.0,
+            repeat_penalty=params.repetition_penalty,
+            reset=True,
+        )
+
+    def close(self) -> None:
+        self._llama.close()
+
+
+@contextlib.contextmanager
+def _quiet(enabled: bool) -> Iterator[None]:
+    """Silence llama.cpp's C-level stderr chatter while loading (it ignores verbose=False)."""
+    if not enabled:
+        yield
+        return
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(fd, 2)
+    finally:
+        os.close(fd)

@@ -1,0 +1,89 @@
+"""A small deterministic in-process engine for the core's unit tests.
+
+Tokens are UTF-8 bytes (ids 0-255) plus BOS=256 and EOS=257, so tests can split
+characters and stop sequences across tokens exactly as a real tokenizer might.
+The "model" replays a script: with temperature 0 it emits ``reply`` then EOS;
+with temperature > 0 it samples bytes of ``reply`` with the request's seed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator, Sequence
+
+from slmkit.backends.base import TokenEngine
+from slmkit.errors import UnsupportedFeature
+from slmkit.params import GenerationParams
+
+BOS, EOS = 256, 257
+TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}</{{ m.role }}>{% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
+
+
+class ScriptedEngine(TokenEngine):
+    def __init__(
+        self,
+        reply: str = "Hello, world!",
+        *,
+        endless: bool = False,
+        context_length: int = 512,
+        chat_template: str | None = TEMPLATE,
+        adds_bos: bool = True,
+    ) -> None:
+        self.reply = reply.encode("utf-8")
+        self.endless = endless
+        self.context_length = context_length
+        self.chat_template = chat_template
+        self.adds_bos = adds_bos
+        self.bos_token, self.eos_token = "<s>", "</s>"
+        self.eos_token_ids = frozenset({EOS})
+        self.artifact = "scripted"
+        self.prompts: list[list[int]] = []
+        self.produced = 0  # tokens actually computed, to prove early stops stop the work
+        self.closed = False
+        self.active = threading.Event()  # set while a generation runs
+
+    def tokenize(self, text: str, *, add_special: bool) -> list[int]:
+        ids: list[int] = []
+        if add_special and self.adds_bos:
+            ids.append(BOS)
+        if add_special and text.startswith("<s>"):
+            ids.append(BOS)
+            text = text[3:]
+        ids.extend(text.encode("utf-8"))
+        return ids
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return bytes(t for t in token_ids if t < 256).decode("utf-8", errors="replace")
+
+    def check_params(self, params: GenerationParams) -> None:
+        if params.top_k > 100:
+            raise UnsupportedFeature("backend 'scripted' cannot do top_k above 100")
+
+    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
+        self.prompts.append(list(prompt_ids))
+        rng = random.Random(params.seed)
+        self.active.set()
+        try:
+            position = 0
+            while True:
+                if params.temperature == 0:
+                    if position < len(self.reply):
+                        token = self.reply[position]
+                    elif self.endless:
+                        token = self.reply[position % len(self.reply)]
+                    else:
+                        token = EOS
+                else:
+                    token = rng.choice(self.reply[:1] + b"abcdefgh")
+                position += 1
+                self.produced += 1
+                yield token
+        finally:
+            self.active.clear()
+
+    def close(self) -> None:
+        self.closed = True
