@@ -277,13 +277,14 @@ def _worker(config: dict[str, Any]) -> dict[str, Any]:
         "raw": runs,
     }
     if config.get("overhead"):
-        row.update(_overhead(llm, get_backend(backend)))
+        pairs = max(3, config["repeats"])
+        row.update(_overhead(llm, get_backend(backend), pairs, min(64, max_tokens)))
     llm.close()
     row["peak_rss_bytes"] = _peak_rss()
     return row
 
 
-def _overhead(llm: Any, cls: Any, pairs: int = 5, tokens: int = 64) -> dict[str, Any]:
+def _overhead(llm: Any, cls: Any, pairs: int, tokens: int) -> dict[str, Any]:
     """slmkit vs the runtime called directly, alternating, as seconds-per-token ratio.
 
     Uses the backend module's ``direct_decode(engine, prompt_ids, n) -> int`` (see

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -55,8 +56,13 @@ def rank_backends(
     model: str | ModelRef | None = None,
     *,
     measured: bool = True,
+    candidates: Sequence[type[Backend]] | None = None,
 ) -> list[Ranked]:
-    """Installed local backends, best first: usable ones by measurement, then by rule."""
+    """Local backends, best first: usable ones by stored measurement, then by rule.
+
+    ``candidates`` defaults to every registered backend; ``measured=False`` ignores
+    stored measurements (the pure rule table).
+    """
     from . import registry
     from .errors import BackendUnavailable
     from .probe import probe
@@ -65,15 +71,17 @@ def rank_backends(
     ref = _as_ref(model)
     stored = load_measurement(report, ref.name) if measured else None
     entries = []
-    for name in registry.backend_names():
-        try:
-            cls = registry.get_backend(name)
-        except BackendUnavailable as exc:
-            entries.append(Ranked(name, False, 0.0, str(exc)))
-            continue
-        if cls.kind != "local":
-            continue
-        entries.append(_rank_one(cls, report, ref, stored))
+    if candidates is None:
+        classes: list[type[Backend]] = []
+        for name in registry.backend_names():
+            try:
+                classes.append(registry.get_backend(name))
+            except BackendUnavailable as exc:
+                entries.append(Ranked(name, False, 0.0, str(exc)))
+        candidates = classes
+    for cls in candidates:
+        if cls.kind == "local":
+            entries.append(_rank_one(cls, report, ref, stored))
     return sorted(entries, key=lambda r: (r.usable, r.source == "measured", r.score), reverse=True)
 
 
