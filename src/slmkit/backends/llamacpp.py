@@ -205,3 +205,16 @@ def _quiet(enabled: bool) -> Iterator[None]:
                 os.dup2(fd, 2)
     finally:
         os.close(fd)
+
+
+def direct_decode(engine: LlamaCppEngine, prompt_ids: list[int], n: int) -> int:
+    """llama-cpp-python called directly (greedy, no slmkit loop): ``slmkit bench --overhead``
+    times this against ``LLM.generate`` on the same loaded model. Returns tokens made."""
+    llama = engine._llama
+    llama.reset()
+    made = 0
+    for _ in llama.generate(prompt_ids, temp=0.0, top_k=0, top_p=1.0, min_p=0.0, reset=True):
+        made += 1
+        if made >= n:
+            break
+    return made
