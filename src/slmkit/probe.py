@@ -118,7 +118,9 @@ class HardwareReport:
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON types (lists, not tuples), so a dumped and loaded copy compares equal."""
+        data: dict[str, Any] = json.loads(json.dumps(asdict(self)))
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HardwareReport:
