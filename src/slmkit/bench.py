@@ -112,7 +112,7 @@ def run_bench(
     repeats: int = 3,
     max_tokens: int = 128,
     overhead: bool = False,
-    budget_s: float = 90.0,
+    budget_s: float = 60.0,
     timeout_s: float = 300.0,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -278,13 +278,14 @@ def _worker(config: dict[str, Any]) -> dict[str, Any]:
     }
     if config.get("overhead"):
         pairs = max(3, config["repeats"])
-        row.update(_overhead(llm, get_backend(backend), pairs, min(64, max_tokens)))
+        tokens = min(64, max_tokens)
+        row.update(_overhead(llm, get_backend(backend), pairs, tokens, config["budget_s"]))
     llm.close()
     row["peak_rss_bytes"] = _peak_rss()
     return row
 
 
-def _overhead(llm: Any, cls: Any, pairs: int, tokens: int) -> dict[str, Any]:
+def _overhead(llm: Any, cls: Any, pairs: int, tokens: int, budget_s: float) -> dict[str, Any]:
     """slmkit vs the runtime called directly, alternating, as seconds-per-token ratio.
 
     Uses the backend module's ``direct_decode(engine, prompt_ids, n) -> int`` (see
@@ -298,7 +299,10 @@ def _overhead(llm: Any, cls: Any, pairs: int, tokens: int) -> dict[str, Any]:
     engine = llm._engine
     ours: list[float] = []
     theirs: list[float] = []
+    began = perf_counter()
     for i in range(pairs + 1):  # the first pair warms both paths up and is dropped
+        if len(ours) >= 1 and perf_counter() - began > budget_s:
+            break
         start = perf_counter()
         made = llm.generate(OVERHEAD_PROMPT, max_tokens=tokens, temperature=0.0)
         slmkit_s = (perf_counter() - start) / max(1, made.usage.completion_tokens)
@@ -311,6 +315,7 @@ def _overhead(llm: Any, cls: Any, pairs: int, tokens: int) -> dict[str, Any]:
     ratio = statistics.median(ours) / statistics.median(theirs)
     return {
         "overhead_ratio": ratio,
+        "overhead_pairs": len(ours),
         "overhead_slmkit_ms_per_token": 1000 * statistics.median(ours),
         "overhead_direct_ms_per_token": 1000 * statistics.median(theirs),
     }

@@ -259,6 +259,9 @@ def bench(
     ] = None,
     repeats: Annotated[int, typer.Option("--repeats", "-n", min=1, help="Measured runs.")] = 3,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=2, help="New tokens a run.")] = 128,
+    budget: Annotated[
+        float, typer.Option("--budget", min=1, help="Seconds of runs per backend before stopping.")
+    ] = 60.0,
     as_json: JsonOpt = False,
     plot_file: Annotated[
         str | None, typer.Option("--plot", help="Write a PNG chart (needs matplotlib).")
@@ -278,7 +281,13 @@ def bench(
     names = [b.strip() for b in backends.split(",") if b.strip()] if backends else None
     progress = None if as_json else (lambda line: err.print(f"[dim]{line}[/]"))
     report = bench_module.run_bench(
-        model, names, repeats=repeats, max_tokens=max_tokens, overhead=overhead, progress=progress
+        model,
+        names,
+        repeats=repeats,
+        max_tokens=max_tokens,
+        overhead=overhead,
+        budget_s=budget,
+        progress=progress,
     )
     if autotune:
         stored = bench_module.autotune(report)
