@@ -310,7 +310,7 @@ def _bench_table(report: dict[str, Any]) -> Table:
         f"medians; memory {bandwidth:.1f} GB/s"
     )
     columns = ["backend", "load s", "TTFT ms", "prefill tok/s", "decode tok/s", "of limit"]
-    columns += ["peak RSS MB", "overhead"]
+    columns += ["peak RSS MB", "slmkit/direct"]
     table = Table(*columns, title=title)
     for r in report["results"]:
         if "error" in r:
@@ -326,7 +326,7 @@ def _bench_table(report: dict[str, Any]) -> Table:
             f"{r['decode_tok_s']:.1f}" if r.get("decode_tok_s") else "",
             f"{100 * fraction:.0f}%" if fraction else "",
             f"{r['peak_rss_bytes'] / 1e6:.0f}" if r.get("peak_rss_bytes") else "",
-            f"{ratio:.3f}x" if ratio else r.get("overhead_error", ""),
+            f"{ratio:.3f}" if ratio else r.get("overhead_error", ""),
         )
     return table
 

@@ -207,14 +207,18 @@ def _quiet(enabled: bool) -> Iterator[None]:
         os.close(fd)
 
 
-def direct_decode(engine: LlamaCppEngine, prompt_ids: list[int], n: int) -> int:
-    """llama-cpp-python called directly (greedy, no slmkit loop): ``slmkit bench --overhead``
-    times this against ``LLM.generate`` on the same loaded model. Returns tokens made."""
+def direct_decode(engine: LlamaCppEngine, prompt_ids: list[int], n: int) -> Iterator[int]:
+    """llama-cpp-python's own greedy loop on the engine's model, as its docs show: stops at
+    end-of-generation, detokenizes each token. ``slmkit bench --overhead`` times it."""
     llama = engine._llama
-    llama.reset()
-    made = 0
-    for _ in llama.generate(prompt_ids, temp=0.0, top_k=0, top_p=1.0, min_p=0.0, reset=True):
-        made += 1
+    llama.reset()  # type: ignore[no-untyped-call]
+    tokens = llama.generate(
+        prompt_ids, temp=0.0, top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0, reset=True
+    )
+    for made, token in enumerate(tokens, 1):
+        if token in engine.eos_token_ids:
+            return
+        llama.detokenize([token])
+        yield token
         if made >= n:
-            break
-    return made
+            return
