@@ -133,6 +133,7 @@ def run_bench(
     ranking = rank_backends(report, model, measured=False)
     names = list(backends) if backends else [r.name for r in ranking if r.usable]
     note = progress or (lambda _: None)
+    load_before = _load_average()
     note("measuring memory bandwidth")
     bandwidth = memory_bandwidth()
     config = {
@@ -152,6 +153,7 @@ def run_bench(
             row["decode_fraction"] = decode / limit if limit and decode else None
         rows.append(row)
     measured = [r for r in rows if r.get("decode_tok_s")]
+    load_after = _load_average()
     fastest = max(measured, key=lambda r: r["decode_tok_s"])["backend"] if measured else None
     auto = next((r.name for r in ranking if r.usable), None)
     return {
@@ -159,11 +161,21 @@ def run_bench(
         "machine": report.fingerprint(),
         "hardware": report.to_dict(),
         "memory_bandwidth_bytes_s": bandwidth,
+        "load_average": [load_before, load_after],
+        "busy": max(load_before or 0.0, load_after or 0.0) > report.logical_cores,
         "settings": {k: v for k, v in config.items() if k != "model"},
         "results": rows,
         "fastest": fastest,
         "auto_pick_by_rules": auto,
     }
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average: above the core count, other work skews the figures."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def _run_child(config: dict[str, Any], timeout_s: float) -> dict[str, Any]:
@@ -175,6 +187,10 @@ def _run_child(config: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         try:
             proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
+            if out_path.is_file():  # the runs measured before the timeout still count
+                partial: dict[str, Any] = json.loads(out_path.read_text(encoding="utf-8"))
+                partial["note"] = f"stopped at the {timeout_s:.0f} s timeout"
+                return partial
             return {"backend": backend, "error": f"timed out after {timeout_s:.0f} s"}
         if out_path.is_file():
             result: dict[str, Any] = json.loads(out_path.read_text(encoding="utf-8"))
@@ -231,8 +247,10 @@ def plot(report: dict[str, Any], path: str | Path) -> Path:
 # -- child ---------------------------------------------------------------------------
 
 
-def _worker(config: dict[str, Any]) -> dict[str, Any]:
-    """Load one backend, warm up, run the prompt ``repeats`` times; report the figures."""
+def _worker(config: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Load one backend, warm up, run the prompt ``repeats`` times; report the figures.
+
+    ``emit`` gets the row so far after every measured run, so a timeout keeps them."""
     from ._api import load
     from .ranking import backend_versions
     from .registry import get_backend
@@ -263,23 +281,27 @@ def _worker(config: dict[str, Any]) -> dict[str, Any]:
                 "completion_tokens": result.usage.completion_tokens,
             }
         )
+        row: dict[str, Any] = {
+            "backend": backend,
+            "versions": backend_versions(get_backend(backend)),
+            "device": info.device,
+            "artifact": info.artifact,
+            "artifact_bytes": _size(info.artifact),
+            "load_s": load_s,
+            **summarize(runs),
+            "repeats_done": len(runs),
+            "raw": runs,
+            "peak_rss_bytes": _peak_rss(),
+        }
+        emit(row)
         if perf_counter() - began > config["budget_s"]:
             break
-    row: dict[str, Any] = {
-        "backend": backend,
-        "versions": backend_versions(get_backend(backend)),
-        "device": info.device,
-        "artifact": info.artifact,
-        "artifact_bytes": _size(info.artifact),
-        "load_s": load_s,
-        **summarize(runs),
-        "repeats_done": len(runs),
-        "raw": runs,
-    }
     if config.get("overhead"):
         pairs = max(3, config["repeats"])
         tokens = min(64, max_tokens)
         row.update(_overhead(llm, get_backend(backend), pairs, tokens, config["budget_s"]))
+        row["peak_rss_bytes"] = _peak_rss()
+        emit(row)
     llm.close()
     row["peak_rss_bytes"] = _peak_rss()
     return row
@@ -358,8 +380,14 @@ def _peak_rss() -> int | None:
 def _worker_main(argv: list[str]) -> int:
     cfg_path, out_path = Path(argv[0]), Path(argv[1])
     config = json.loads(cfg_path.read_text(encoding="utf-8"))
+
+    def emit(row: dict[str, Any]) -> None:
+        staging = out_path.with_suffix(".partial")
+        staging.write_text(json.dumps(row), encoding="utf-8")
+        staging.replace(out_path)
+
     try:
-        row = _worker(config)
+        row = _worker(config, emit)
     except SlmkitError as exc:
         row = {"backend": config["backend"], "error": f"{type(exc).__name__}: {exc}"}
     except Exception as exc:

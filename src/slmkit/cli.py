@@ -297,7 +297,7 @@ def bench(
     if as_json:
         out.print_json(json.dumps(report))
         return
-    out.print(_bench_table(report))
+    out.print(_bench_table(report), width=max(out.width, 120))
     for name in ("autotune_file", "plot_file"):
         if name in report:
             err.print(f"{name.replace('_', ' ')}: {report[name]}")
@@ -311,6 +311,10 @@ def _bench_table(report: dict[str, Any]) -> Table:
     )
     columns = ["backend", "load s", "TTFT ms", "prefill tok/s", "decode tok/s", "of limit"]
     columns += ["peak RSS MB", "slmkit/direct"]
+    if report.get("busy"):
+        title += (
+            f"\n[yellow]machine busy (load {max(report['load_average']):.1f}): figures skewed[/]"
+        )
     table = Table(*columns, title=title)
     for r in report["results"]:
         if "error" in r:
@@ -319,7 +323,9 @@ def _bench_table(report: dict[str, Any]) -> Table:
         fraction = r.get("decode_fraction")
         ratio = r.get("overhead_ratio")
         table.add_row(
-            r["backend"] + (" *" if r["backend"] == report["fastest"] else ""),
+            r["backend"]
+            + (" *" if r["backend"] == report["fastest"] else "")
+            + (" (partial: timeout)" if "note" in r else ""),
             f"{r['load_s']:.2f}",
             f"{1000 * r['ttft_s']:.0f}",
             f"{r['prefill_tok_s']:.0f}" if r.get("prefill_tok_s") else "",
