@@ -345,9 +345,7 @@ def _drm_gpus(system: str) -> list[GPU]:
         vram = _read(device / "mem_info_vram_total")
         memory = int(vram) if vram.isdigit() else None
         name = _read(device / "product_name") or f"{vendor.upper()} GPU {_read(device / 'device')}"
-        driver = (
-            Path(os.path.realpath(device / "driver")).name if (device / "driver").exists() else ""
-        )
+        driver = _driver_name(device)
         api = "rocm" if vendor == "amd" else "xpu"
         integrated = memory is None or memory < 2**30
         gpus.append(GPU(vendor, name, api, memory, driver, integrated))
@@ -363,11 +361,15 @@ def _intel_npus(system: str) -> list[GPU]:
         device = accel / "device"
         if _PCI_VENDORS.get(_read(device / "vendor")) != "intel":
             continue
-        driver = (
-            Path(os.path.realpath(device / "driver")).name if (device / "driver").exists() else ""
-        )
+        driver = _driver_name(device)
         npus.append(GPU("intel", "Intel NPU", "npu", None, driver, integrated=True))
     return npus
+
+
+def _driver_name(device: Path) -> str:
+    """The kernel driver bound to a sysfs device (i915, xe, amdgpu, intel_vpu)."""
+    link = device / "driver"
+    return Path(os.path.realpath(link)).name if link.exists() else ""
 
 
 def _directml_present() -> bool:
