@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -266,6 +267,9 @@ def bench(
     plot_file: Annotated[
         str | None, typer.Option("--plot", help="Write a PNG chart (needs matplotlib).")
     ] = None,
+    save: Annotated[
+        str | None, typer.Option("--save", help="Also write the JSON report to this file.")
+    ] = None,
     autotune: Annotated[
         bool, typer.Option("--autotune", help="Store the measured ranking for backend='auto'.")
     ] = False,
@@ -294,6 +298,8 @@ def bench(
         report["autotune_file"] = str(stored)
     if plot_file:
         report["plot_file"] = str(bench_module.plot(report, plot_file))
+    if save:
+        Path(save).write_text(json.dumps(report, indent=2), encoding="utf-8")
     if as_json:
         out.print_json(json.dumps(report))
         return

@@ -134,9 +134,11 @@ def test_plot_without_matplotlib_says_how_to_install_it(
 @needs_llamacpp
 def test_cli_bench_json(own_cache: Path) -> None:
     args = ["bench", "-m", MODEL, "--backends", "llamacpp", "-n", "1", "--max-tokens", "2"]
-    result = CliRunner().invoke(app, [*args, "--json", "--autotune"])
+    saved = own_cache / "bench.json"
+    result = CliRunner().invoke(app, [*args, "--json", "--autotune", "--save", str(saved)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
+    assert json.loads(saved.read_text())["results"] == data["results"]
     assert data["results"][0]["backend"] == "llamacpp"
     assert Path(data["autotune_file"]).is_relative_to(own_cache)
 
