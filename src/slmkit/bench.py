@@ -267,11 +267,14 @@ def _worker(config: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> d
             return llm.chat(PROMPT, max_tokens=tokens, temperature=0.0)
         return llm.generate(PROMPT, max_tokens=tokens, temperature=0.0)
 
-    once(4)  # warm-up: first-request costs (graph builds, allocations) are not decode
+    # Warm-up (not counted): first-request costs are not decode. Its speed also sizes the
+    # runs so a slow backend fits its time budget: fewer new tokens, same prompt.
+    warm = once(8)
+    tokens = _tokens_within(config["budget_s"] / config["repeats"], warm.timings, max_tokens)
     runs: list[dict[str, Any]] = []
     began = perf_counter()
     for _ in range(config["repeats"]):
-        result = once(max_tokens)
+        result = once(tokens)
         runs.append(
             {
                 "ttft_s": result.timings.ttft_s,
@@ -290,6 +293,7 @@ def _worker(config: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> d
             "load_s": load_s,
             **summarize(runs),
             "repeats_done": len(runs),
+            "max_tokens": tokens,
             "raw": runs,
             "peak_rss_bytes": _peak_rss(),
         }
@@ -305,6 +309,14 @@ def _worker(config: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> d
     llm.close()
     row["peak_rss_bytes"] = _peak_rss()
     return row
+
+
+def _tokens_within(seconds: float, warm: Any, max_tokens: int) -> int:
+    """New tokens a run can make in ``seconds`` at the warm-up's speed (16 at least)."""
+    rate = warm.decode_tokens_per_s
+    if rate <= 0:
+        return max_tokens
+    return min(max_tokens, max(16, int((seconds - warm.ttft_s) * rate)))
 
 
 def _overhead(llm: Any, cls: Any, pairs: int, tokens: int, budget_s: float) -> dict[str, Any]:

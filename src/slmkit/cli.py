@@ -312,10 +312,11 @@ def bench(
 def _bench_table(report: dict[str, Any]) -> Table:
     bandwidth = report["memory_bandwidth_bytes_s"] / 1e9
     title = (
-        f"slmkit bench: {report['model']}, {report['settings']['max_tokens']} new tokens, "
+        f"slmkit bench: {report['model']}, up to {report['settings']['max_tokens']} new tokens, "
         f"medians; memory {bandwidth:.1f} GB/s"
     )
-    columns = ["backend", "load s", "TTFT ms", "prefill tok/s", "decode tok/s", "of limit"]
+    columns = ["backend", "load s", "TTFT ms", "prefill tok/s", "tokens", "decode tok/s"]
+    columns += ["of limit"]
     columns += ["peak RSS MB", "slmkit/direct"]
     if report.get("busy"):
         title += (
@@ -335,6 +336,7 @@ def _bench_table(report: dict[str, Any]) -> Table:
             f"{r['load_s']:.2f}",
             f"{1000 * r['ttft_s']:.0f}",
             f"{r['prefill_tok_s']:.0f}" if r.get("prefill_tok_s") else "",
+            str(r.get("completion_tokens", "")),
             f"{r['decode_tok_s']:.1f}" if r.get("decode_tok_s") else "",
             f"{100 * fraction:.0f}%" if fraction else "",
             f"{r['peak_rss_bytes'] / 1e6:.0f}" if r.get("peak_rss_bytes") else "",
