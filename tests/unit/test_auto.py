@@ -23,14 +23,26 @@ def first_usable(model: str) -> str:
     return next(r.name for r in rank_backends(model=model, measured=False) if r.usable)
 
 
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *shared: str) -> Path:
+    """A cache without stored measurements that still sees the ``shared`` folders."""
+    for name in shared:
+        folder = cache_dir(name)
+        if folder.is_dir():
+            (tmp_path / name).symlink_to(folder, target_is_directory=True)
+    monkeypatch.setenv("SLMKIT_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
 @pytest.fixture
 def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No stored measurement: the rule table decides."""
-    models = cache_dir("models")
-    monkeypatch.setenv("SLMKIT_CACHE_DIR", str(tmp_path))
-    if models.is_dir():
-        (tmp_path / "models").symlink_to(models, target_is_directory=True)
-    return tmp_path
+    """No stored measurement (the rule table decides); models and conversions as they are."""
+    return private_cache(tmp_path, monkeypatch, "models", "converted")
+
+
+@pytest.fixture
+def unconverted_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Nothing converted yet: backends that need a converted artifact cannot load."""
+    return private_cache(tmp_path, monkeypatch, "models")
 
 
 @needs_llamacpp
@@ -53,6 +65,21 @@ def test_auto_falls_back_past_a_backend_that_cannot_read_the_model_and_says_so(
     with slmkit.load(str(GGUF), backend="auto") as llm:
         assert llm.info.backend != "onnx"
         assert "fell back past onnx" in llm.info.reason
+
+
+@needs_llamacpp
+def test_auto_falls_back_to_the_gguf_when_the_model_is_not_converted_and_says_how(
+    unconverted_cache: Path,
+) -> None:
+    from slmkit import registry
+
+    first = first_usable("gemma-3-270m")
+    if registry.get_backend(first).artifact_format == "gguf":
+        pytest.skip("needs a backend extra that ranks above llama.cpp (onnx, openvino)")
+    with slmkit.load("gemma-3-270m", backend="auto") as llm:
+        assert llm.info.backend != first
+        assert f"fell back past {first}" in llm.info.reason
+        assert "slmkit convert" in llm.info.reason
 
 
 @needs_llamacpp
