@@ -303,7 +303,8 @@ def bench(
     if as_json:
         out.print_json(json.dumps(report))
         return
-    out.print(_bench_table(report), width=max(out.width, 120))
+    wide = out if out.is_terminal else Console(width=120)  # files and pipes: no wrapping
+    wide.print(_bench_table(report))
     for name in ("autotune_file", "plot_file"):
         if name in report:
             err.print(f"{name.replace('_', ' ')}: {report[name]}")
