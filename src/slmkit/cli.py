@@ -341,7 +341,7 @@ def _bench_table(report: dict[str, Any]) -> Table:
             f"{r['decode_tok_s']:.1f}" if r.get("decode_tok_s") else "",
             f"{100 * fraction:.0f}%" if fraction else "",
             f"{r['peak_rss_bytes'] / 1e6:.0f}" if r.get("peak_rss_bytes") else "",
-            f"{ratio:.3f}" if ratio else r.get("overhead_error", ""),
+            f"{ratio:.3f}" if ratio else ("n/a" if "overhead_error" in r else ""),
         )
     return table
 
