@@ -88,7 +88,8 @@ def test_tiny_bench_reports_every_figure(tiny_report: dict[str, Any]) -> None:
     assert "error" not in row, row
     assert row["backend"] == "llamacpp" and row["repeats_done"] == 2
     assert row["load_s"] > 0 and row["ttft_s"] > 0 and row["decode_tok_s"] > 0
-    assert row["prefill_tok_s"] == pytest.approx(row["prompt_tokens"] / row["ttft_s"], rel=0.5)
+    rates = sorted(run["prompt_tokens"] / run["ttft_s"] for run in row["raw"])
+    assert row["prefill_tok_s"] == pytest.approx(sum(rates) / len(rates))  # median of two
     assert 1 <= row["completion_tokens"] <= 3
     assert row["artifact_bytes"] == Path(row["artifact"]).stat().st_size
     assert row["peak_rss_bytes"] > row["artifact_bytes"] / 2
