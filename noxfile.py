@@ -60,3 +60,14 @@ def llamacpp(session: nox.Session) -> None:
         "tests/backends/test_llamacpp.py",
         "tests/backends/test_examples.py",
     )
+
+
+@nox.session(python=MAIN_PYTHON)
+def openvino(session: nox.Session) -> None:
+    """OpenVINO GenAI. Converting the offline GGUFs needs convert --to hf (transformers);
+    convert --to openvino builds its own exporter virtualenv under the slmkit cache."""
+    session.install(TORCH)  # first, so nothing pulls a CUDA torch
+    session.install(
+        "-e", ".[openvino,transformers,llamacpp,default-model,test-models]", "pytest>=8"
+    )
+    contract(session, "openvino", "tests/backends/test_openvino.py")
