@@ -308,3 +308,53 @@ def _logits_processors(params: GenerationParams) -> Any:
         if params.top_p < 1.0:
             processors.append(TopPLogitsWarper(params.top_p))
     return processors
+
+
+def direct_decode(engine: TransformersEngine, prompt_ids: list[int], n: int) -> Iterator[int]:
+    """``model.generate`` on the engine's model, streamed as transformers' docs show it (a
+    streamer fed from a generation thread): greedy, stops at EOS, detokenizes each token.
+    ``slmkit bench --overhead`` times it against slmkit's own loop."""
+    import queue
+    import threading
+
+    import torch
+
+    tokens: queue.Queue[int | None] = queue.Queue()
+
+    class _Ids:  # transformers' BaseStreamer protocol: put() per step, end() once
+        prompt_seen = False
+
+        def put(self, value: Any) -> None:
+            if not self.prompt_seen:  # the first put() is the prompt
+                self.prompt_seen = True
+                return
+            for token in value.reshape(-1).tolist():
+                tokens.put(int(token))
+
+        def end(self) -> None:
+            tokens.put(None)
+
+    streamer = _Ids()
+
+    def run() -> None:
+        try:
+            with torch.inference_mode():
+                engine._model.generate(
+                    torch.tensor([prompt_ids], device=engine._torch_device),
+                    max_new_tokens=n,
+                    do_sample=False,
+                    streamer=streamer,
+                )
+        finally:
+            tokens.put(None)
+
+    worker = threading.Thread(target=run, name="transformers-generate", daemon=True)
+    worker.start()
+    try:
+        while (token := tokens.get()) is not None:
+            if token in engine.eos_token_ids:
+                return
+            engine.decode([token])
+            yield token
+    finally:
+        worker.join()
