@@ -246,14 +246,3 @@ def test_a_hub_id_missing_from_the_cache_says_what_to_do(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(errors.ModelNotFound, match="hf download"):
         slmkit.load("example/absent", backend="transformers")
-
-
-def test_direct_decode_for_bench_is_model_generate_with_the_same_tokens(base: LLM) -> None:
-    from slmkit.backends.transformers import direct_decode
-
-    engine = base._engine
-    ids = engine.tokenize(PROMPT, add_special=True)
-    tokens = engine.generate_tokens(ids, GenerationParams())
-    ours = [next(tokens) for _ in range(6)]
-    tokens.close()
-    assert list(direct_decode(engine, ids, 6)) == ours
