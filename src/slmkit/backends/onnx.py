@@ -8,6 +8,7 @@ provider and precision, picked for this machine), or a catalog alias (the artifa
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -132,11 +133,11 @@ def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
         return pick_variant(path, provider, str(model.path))
     spec = model.spec
     if spec is not None:
-        from .. import convert
+        from ..convert import cached_artifact, missing_artifact_error
 
         flags = _convert_flags(provider, precision)
         if spec.packaged is not None:
-            cached = convert.cached_artifact(
+            cached = cached_artifact(
                 spec.alias, "onnx", precision=precision, execution_provider=provider
             )
             if cached is not None:
@@ -148,7 +149,7 @@ def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
                 root = found or hfcache.resolve(hub, f"{spec.alias} (ONNX)")
                 return pick_variant(root, provider, hub.repo)
         if spec.packaged is not None:
-            raise convert.missing_artifact_error(spec.alias, "onnx", "onnx", flags)
+            raise missing_artifact_error(spec.alias, "onnx", "onnx", flags)
         raise ModelNotFound(
             f"{spec.alias} has no ONNX model and no offline GGUF to convert: download its "
             f"checkpoint ({spec.hub.get('hf', HubArtifact('?')).repo}) and run "
@@ -291,7 +292,7 @@ class OnnxEngine(TokenEngine):
         return str(self._tokenizer.decode(list(token_ids)))
 
     def detokenizer(self) -> Detokenizer:
-        return _StreamDetokenizer(self._tokenizer.create_stream(), self.eos_token_ids)
+        return _StreamDetokenizer(self._tokenizer.create_stream())
 
     def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
         og = self._og
@@ -335,14 +336,13 @@ class OnnxEngine(TokenEngine):
 
 
 class _StreamDetokenizer:
-    """og's TokenizerStream: holds back incomplete characters itself."""
+    """og's TokenizerStream: holds back incomplete characters, skips special tokens."""
 
-    def __init__(self, stream: Any, skip: frozenset[int]) -> None:
+    def __init__(self, stream: Any) -> None:
         self._decode = stream.decode
-        self._skip = skip
 
     def add(self, token_id: int) -> str:
-        return "" if token_id in self._skip else str(self._decode(token_id))
+        return str(self._decode(token_id))
 
     def flush(self) -> str:
         return ""
@@ -396,8 +396,6 @@ def _eos_ids(genai: dict[str, Any], tokenizer: Any) -> set[int]:
     """genai_config's eos_token_id (what stops the generator) and the tokenizer's."""
     value = genai.get("model", {}).get("eos_token_id", [])
     ids = {int(v) for v in (value if isinstance(value, list) else [value])}
-    try:
+    with contextlib.suppress(AttributeError, TypeError):
         ids.update(int(v) for v in tokenizer.eos_token_ids)
-    except (AttributeError, TypeError):
-        pass
     return ids

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,10 +31,14 @@ EXTRA = "onnx-convert"
 PRECISIONS = ("int4", "fp16", "fp32")
 PROVIDERS = ("cpu", "cuda", "dml")
 #: The builder's valid pairs (it has no fp16 kernels for CPU).
-_VALID = {("int4", p) for p in PROVIDERS} | {("fp32", "cpu"), ("fp32", "cuda")} | {
-    ("fp16", "cuda"),
-    ("fp16", "dml"),
-}
+_VALID = (
+    {("int4", p) for p in PROVIDERS}
+    | {("fp32", "cpu"), ("fp32", "cuda")}
+    | {
+        ("fp16", "cuda"),
+        ("fp16", "dml"),
+    }
+)
 
 
 def _options(options: dict[str, Any]) -> tuple[str, str]:
@@ -136,7 +139,7 @@ def _run_builder(checkpoint: Path, out: Path, precision: str, provider: str, scr
             f"{type(exc).__name__}: {exc}" + (f" (builder said: {tail})" if tail else "")
         ) from exc
     if not (out / "genai_config.json").is_file():
-        raise ConversionError(f"the ONNX Runtime GenAI model builder wrote no genai_config.json")
+        raise ConversionError("the ONNX Runtime GenAI model builder wrote no genai_config.json")
 
 
 def _copy_chat_template(checkpoint: Path, out: Path) -> None:
