@@ -374,16 +374,31 @@ def _adds_bos(folder: Path, tokenizer_config: dict[str, Any]) -> bool:
     flag = tokenizer_config.get("add_bos_token")
     if isinstance(flag, bool):
         return flag
-    path = folder / "tokenizer.json"
-    if not path.is_file():
-        return False
-    processor = _read_json(path).get("post_processor") or {}
+    processor = _json_member(folder / "tokenizer.json", "post_processor") or {}
     processors = processor.get("processors", [processor])
     for step in processors:
         single = step.get("single") if isinstance(step, dict) else None
         if single:
             return "SpecialToken" in single[0]
     return False
+
+
+def _json_member(path: Path, key: str) -> Any:
+    """One top-level member of a large JSON file (tokenizer.json: tens of MB) without
+    parsing the rest; None when absent or unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    at = text.find(f'"{key}"')
+    colon = text.find(":", at) if at >= 0 else -1
+    if colon < 0:
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text[colon + 1 :].lstrip())
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _token_text(value: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -123,6 +124,9 @@ def _run_builder(checkpoint: Path, out: Path, precision: str, provider: str, scr
     from onnxruntime_genai.models import builder
 
     log = io.StringIO()
+    quantizer_log = logging.getLogger("onnxruntime.quantization")
+    level = quantizer_log.level
+    quantizer_log.setLevel(logging.WARNING)  # it logs every MatMul it quantizes
     try:
         with contextlib.redirect_stdout(log):
             extra = builder.parse_extra_options(
@@ -138,6 +142,8 @@ def _run_builder(checkpoint: Path, out: Path, precision: str, provider: str, scr
             f"the ONNX Runtime GenAI model builder failed on {checkpoint.name}: "
             f"{type(exc).__name__}: {exc}" + (f" (builder said: {tail})" if tail else "")
         ) from exc
+    finally:
+        quantizer_log.setLevel(level)
     if not (out / "genai_config.json").is_file():
         raise ConversionError("the ONNX Runtime GenAI model builder wrote no genai_config.json")
 
