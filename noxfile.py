@@ -11,7 +11,6 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.error_on_missing_interpreters = True
 nox.options.reuse_existing_virtualenvs = False
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
