@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import ConversionError, InvalidRequest
 from . import Source
+from .progress import step
 
 NAME = "onnx"
 PACKAGES = (
@@ -97,6 +98,7 @@ def build(source: Source, out: Path, **options: Any) -> None:
         from . import convert
 
         checkpoint = convert(source.name, to="hf")
+    step(f"building the {precision} ONNX model for {provider} (onnxruntime-genai builder)")
     with tempfile.TemporaryDirectory(prefix="slmkit-onnx-") as scratch:
         _run_builder(checkpoint, out, precision, provider, scratch)
     _copy_chat_template(checkpoint, out)
