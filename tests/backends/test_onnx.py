@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -207,6 +209,8 @@ def test_context_length_option_is_bounded_by_the_model() -> None:
             small.generate("hello " * 590, max_tokens=20)
     with pytest.raises(errors.InvalidRequest, match="context_length"):
         slmkit.load(BASE_MODEL, backend="onnx", context_length=1_000_000)
+    with pytest.raises(errors.InvalidRequest, match="sliding window"):
+        slmkit.load(BASE_MODEL, backend="onnx", context_length=256)
 
 
 def test_a_genai_folder_loads_by_path(base_llm) -> None:
@@ -214,3 +218,15 @@ def test_a_genai_folder_loads_by_path(base_llm) -> None:
     with slmkit.load(folder, backend="onnx") as llm:
         assert llm.info.artifact == folder
         assert "paris" in llm.generate(PROMPT, max_tokens=8).text.lower()
+
+
+def test_running_needs_neither_torch_nor_transformers(base_llm) -> None:
+    code = (
+        "import sys, slmkit\n"
+        f"llm = slmkit.load({BASE_MODEL!r}, backend='onnx')\n"
+        f"assert 'paris' in llm.generate({PROMPT!r}, max_tokens=8).text.lower()\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'onnx_ir') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

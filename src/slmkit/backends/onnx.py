@@ -84,6 +84,13 @@ class OnnxBackend(Backend):
                 f"pass context_length <= {model_context}",
                 field="context_length",
             )
+        window = _sliding_window(genai)
+        if context < window:
+            raise InvalidRequest(
+                f"context_length={context} is below this model's sliding window ({window}), "
+                f"which ONNX Runtime GenAI needs as a minimum; pass context_length >= {window}",
+                field="context_length",
+            )
         return OnnxEngine(folder, genai, provider, context, opts.threads or physical_cores())
 
 
@@ -264,10 +271,8 @@ class OnnxEngine(TokenEngine):
         self.artifact = str(folder)
         self.device = provider
         self.context_length = context
-        decoder = genai.get("model", {}).get("decoder", {})
-        window = (decoder.get("sliding_window") or {}).get("window_size") or 0
         #: Gemma 3: ORT GenAI refuses a max_length below its sliding window.
-        self._min_length = min(int(window), context)
+        self._min_length = min(_sliding_window(genai), context)
         tokenizer_config = _tokenizer_config(folder)
         self.chat_template = _chat_template(folder, tokenizer_config)
         self.bos_token = _token_text(tokenizer_config.get("bos_token"))
@@ -346,6 +351,11 @@ class _StreamDetokenizer:
 
     def flush(self) -> str:
         return ""
+
+
+def _sliding_window(genai: dict[str, Any]) -> int:
+    decoder = genai.get("model", {}).get("decoder", {})
+    return int((decoder.get("sliding_window") or {}).get("window_size") or 0)
 
 
 def _tokenizer_config(folder: Path) -> dict[str, Any]:

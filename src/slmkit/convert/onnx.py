@@ -130,7 +130,8 @@ def _run_builder(checkpoint: Path, out: Path, precision: str, provider: str, scr
     level = quantizer_log.level
     quantizer_log.setLevel(logging.WARNING)  # it logs every MatMul it quantizes
     try:
-        with contextlib.redirect_stdout(log):
+        # its progress bars and prints would drown the CLI's step line; kept for errors
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             extra = builder.parse_extra_options(
                 None, str(checkpoint), str(out), precision, provider, scratch, []
             )
