@@ -60,3 +60,19 @@ def llamacpp(session: nox.Session) -> None:
         "tests/backends/test_llamacpp.py",
         "tests/backends/test_examples.py",
     )
+
+
+@nox.session(python=MAIN_PYTHON)
+def onnx(session: nox.Session) -> None:
+    """Converter and runtime: makes the ONNX artifacts (cached) and runs them."""
+    session.install(TORCH)  # first, so no resolver ever pulls a CUDA build
+    session.install("-e", ".[onnx-convert,llamacpp,default-model,test-models]", "pytest>=8")
+    contract(session, "onnx", "tests/backends/test_onnx.py")
+
+
+@nox.session(python=MAIN_PYTHON)
+def onnx_runtime_only(session: nox.Session) -> None:
+    """`pip install "slmkit[onnx]"` alone (no torch, no transformers) runs the cached artifacts."""
+    session.install("-e", ".[onnx,llamacpp,default-model,test-models]", "pytest>=8")
+    session.run("python", "-c", "import importlib.util as u; assert not u.find_spec('torch')")
+    contract(session, "onnx", "tests/backends/test_onnx.py")
