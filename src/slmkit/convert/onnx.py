@@ -32,15 +32,16 @@ EXTRA = "onnx-convert"
 
 PRECISIONS = ("int4", "fp16", "fp32")
 PROVIDERS = ("cpu", "cuda", "dml")
-#: The builder's valid pairs (it has no fp16 kernels for CPU).
-_VALID = (
-    {("int4", p) for p in PROVIDERS}
-    | {("fp32", "cpu"), ("fp32", "cuda")}
-    | {
-        ("fp16", "cuda"),
-        ("fp16", "dml"),
-    }
-)
+#: The builder's valid (precision, provider) pairs: no fp16 on CPU, no fp32 on DirectML.
+_VALID = {
+    ("int4", "cpu"),
+    ("int4", "cuda"),
+    ("int4", "dml"),
+    ("fp16", "cuda"),
+    ("fp16", "dml"),
+    ("fp32", "cpu"),
+    ("fp32", "cuda"),
+}
 
 
 def _options(options: dict[str, Any]) -> tuple[str, str]:
@@ -68,7 +69,8 @@ def _options(options: dict[str, Any]) -> tuple[str, str]:
     if (precision, provider) not in _VALID:
         raise InvalidRequest(
             f"convert --to onnx: {precision} on {provider} is not supported by the ONNX Runtime "
-            "GenAI builder; on cpu use int4 or fp32",
+            f"GenAI builder; on {provider} use "
+            + " or ".join(p for p in PRECISIONS if (p, provider) in _VALID),
             field="precision",
         )
     return precision, provider
