@@ -5,8 +5,8 @@
 
 1. Overhead: the og generator loop as its docs show it (append_tokens, generate_next_token,
    get_next_tokens, TokenizerStream.decode) and ``llm.stream()``, on the same og.Model, the
-   same prompt ids and greedy search, alternating in one run. The ratio is slmkit's own
-   per-token cost (stop matching, chunks, locking).
+   same prompt ids and the same greedy search options, alternating (ABBA) in one run. The
+   ratio is slmkit's own per-token cost (stop matching, chunks, locking).
 2. Detokenizers: og's TokenizerStream vs the core's WindowDetokenizer, per token.
 3. Compare (each in a fresh process, so peak RSS is its own): load time, TTFT, decode tok/s
    and peak RSS for backend onnx and backend llamacpp. Figures follow docs/benchmarks.md.
@@ -35,9 +35,10 @@ def direct(engine, prompt_ids: list[int], n: int) -> tuple[float, float]:
     og, model = engine._og, engine._model
     start = perf_counter()
     params = og.GeneratorParams(model)
-    # max_length counts the prompt, and Gemma 3 needs at least its sliding window (512)
-    length = max(len(prompt_ids) + n, engine._min_length)
-    params.set_search_options(max_length=length, do_sample=False, repetition_penalty=1.0)
+    # the search options slmkit sets (greedy; max_length = prompt + n, at least Gemma 3's
+    # sliding window), so the two sides differ only in the loop around the generator
+    options = engine.search_options(len(prompt_ids), slmkit.GenerationParams(max_tokens=n))
+    params.set_search_options(**options)
     generator = og.Generator(model, params)
     stream = engine._tokenizer.create_stream()
     generator.append_tokens(prompt_ids)
@@ -72,9 +73,13 @@ def overhead(model: str, tokens: int, rounds: int) -> None:
     through_slmkit(llm, 8)  # warm-up
     direct(engine, prompt_ids, 8)
     results: dict[str, list[tuple[float, float]]] = {"direct": [], "slmkit": []}
-    for _ in range(rounds):
-        results["direct"].append(direct(engine, prompt_ids, tokens))
-        results["slmkit"].append(through_slmkit(llm, tokens))
+    for i in range(rounds):  # ABBA order, so neither side always runs first
+        if i % 2 == 0:
+            results["direct"].append(direct(engine, prompt_ids, tokens))
+            results["slmkit"].append(through_slmkit(llm, tokens))
+        else:
+            results["slmkit"].append(through_slmkit(llm, tokens))
+            results["direct"].append(direct(engine, prompt_ids, tokens))
     medians = {
         name: (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
         for name, runs in results.items()

@@ -188,6 +188,13 @@ def test_every_sampling_parameter_reaches_the_generator(base_llm) -> None:
     assert first.text == again.text and first.usage.completion_tokens >= 1
 
 
+def test_top_k_beyond_the_vocabulary_means_no_limit(base_llm) -> None:
+    params = slmkit.GenerationParams(temperature=0.5, top_k=10_000_000, seed=1)
+    assert _engine(base_llm).search_options(5, params)["top_k"] == 262_144
+    result = base_llm.generate(PROMPT, max_tokens=3, **params.model_dump(exclude={"max_tokens"}))
+    assert result.usage.completion_tokens >= 1
+
+
 def test_greedy_ignores_defaults_baked_into_genai_config(base_llm) -> None:
     options = _engine(base_llm).search_options(5, slmkit.GenerationParams())
     assert options["do_sample"] is False and options["repetition_penalty"] == 1.0

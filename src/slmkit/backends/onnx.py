@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import HubArtifact, hfcache
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
-from ..probe import physical_cores
 from ..textstream import Detokenizer
 from .base import Backend, ModelRef, TokenEngine
 
@@ -56,7 +55,10 @@ class OnnxOptions(BaseModel):
         "int4", description="Which converted artifact a catalog alias uses."
     )
     threads: int | None = Field(
-        None, ge=1, description="intra-op threads; default: physical cores."
+        None,
+        ge=1,
+        description="intra-op threads; default: ONNX Runtime's own (physical cores), which "
+        "decoded twice as fast here as setting the same number explicitly.",
     )
 
 
@@ -91,7 +93,7 @@ class OnnxBackend(Backend):
                 f"which ONNX Runtime GenAI needs as a minimum; pass context_length >= {window}",
                 field="context_length",
             )
-        return OnnxEngine(folder, genai, provider, context, opts.threads or physical_cores())
+        return OnnxEngine(folder, genai, provider, context, opts.threads)
 
 
 # -- execution providers ----------------------------------------------------------------
@@ -248,7 +250,12 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 class OnnxEngine(TokenEngine):
     def __init__(
-        self, folder: Path, genai: dict[str, Any], provider: Provider, context: int, threads: int
+        self,
+        folder: Path,
+        genai: dict[str, Any],
+        provider: Provider,
+        context: int,
+        threads: int | None,
     ) -> None:
         import onnxruntime_genai as og
 
@@ -258,8 +265,9 @@ class OnnxEngine(TokenEngine):
             config.clear_providers()
             if provider != "cpu":
                 config.append_provider(provider)
-            overlay = {"model": {"decoder": {"session_options": {"intra_op_num_threads": threads}}}}
-            config.overlay(json.dumps(overlay))
+            if threads is not None:
+                options = {"intra_op_num_threads": threads}
+                config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
             self._model = og.Model(config)
             self._tokenizer = og.Tokenizer(self._model)
         except Exception as exc:
@@ -273,6 +281,7 @@ class OnnxEngine(TokenEngine):
         self.context_length = context
         #: Gemma 3: ORT GenAI refuses a max_length below its sliding window.
         self._min_length = min(_sliding_window(genai), context)
+        self._vocab_size = int(genai.get("model", {}).get("vocab_size") or 0)
         tokenizer_config = _tokenizer_config(folder)
         self.chat_template = _chat_template(folder, tokenizer_config)
         self.bos_token = _token_text(tokenizer_config.get("bos_token"))
@@ -326,7 +335,8 @@ class OnnxEngine(TokenEngine):
             "min_length": 0,
             "do_sample": not params.greedy,
             "temperature": params.temperature if not params.greedy else 1.0,
-            "top_k": params.top_k,
+            # top_k beyond the vocabulary means "no limit", which ORT GenAI would refuse
+            "top_k": min(params.top_k, self._vocab_size) if self._vocab_size else params.top_k,
             "top_p": params.top_p,
             "repetition_penalty": params.repetition_penalty,
             "random_seed": params.seed if params.seed is not None else -1,
