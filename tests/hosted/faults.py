@@ -20,7 +20,7 @@ USAGE = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
 
 @dataclass
 class Fault:
-    """One scripted answer. kind: status | slow | cut | malformed | stall | comments."""
+    """One scripted answer. kind: status | slow | cut | malformed | stall | drip | comments."""
 
     kind: str
     status: int = 200
@@ -53,6 +53,11 @@ def stall(after_chunks: int, seconds: float) -> Fault:
 def malformed(after_chunks: int = 1) -> Fault:
     """Send a few SSE events, then an event whose JSON is broken."""
     return Fault("malformed", after_chunks=after_chunks)
+
+
+def drip(seconds: float) -> Fault:
+    """A healthy stream, one event every ``seconds``: each read is quick, the whole is slow."""
+    return Fault("drip", delay=seconds)
 
 
 def with_comments() -> Fault:
@@ -166,11 +171,15 @@ class FaultServer:
         if fault is not None and fault.kind == "comments":
             events = [part for event in events for part in (b": ping - keepalive\n\n", event)]
             fault = None
+        pause = 0.0
+        if fault is not None and fault.kind == "drip":
+            pause, fault = fault.delay, None
         if fault is not None:
             events = events[: fault.after_chunks + 1]
         try:
             for event in events:
                 _write_chunk(handler, event)
+                self._stop.wait(pause)
             if fault is None:
                 handler.wfile.write(b"0\r\n\r\n")
             elif fault.kind == "cut":

@@ -199,6 +199,14 @@ def test_a_stream_that_goes_silent_raises_stream_interrupted(
     assert info.value.partial_text == "Hello world"
 
 
+def test_a_stream_longer_than_the_total_timeout_raises_stream_interrupted(
+    backend: str, faults: FaultServer
+) -> None:
+    faults.queue(f.drip(0.3))
+    with pytest.raises(errors.StreamInterrupted, match=r"took longer than 0\.8 s"):
+        _load(backend, faults, timeout=0.8, read_timeout=5).chat(QUESTION)
+
+
 def test_malformed_json_in_the_stream_raises_stream_interrupted(
     backend: str, faults: FaultServer
 ) -> None:

@@ -45,9 +45,12 @@ class HostedOptions(BaseModel):
     base_url: str | None = Field(None, description="Endpoint URL; overrides the environment.")
     api_key: SecretStr | None = Field(None, description="Key; overrides the environment.")
     timeout: float = Field(
-        60.0, gt=0, le=3600, description="Seconds one attempt may take, first byte to last."
+        600.0, gt=0, le=86400, description="Seconds one attempt may take, request to last byte."
     )
     connect_timeout: float = Field(10.0, gt=0, le=600, description="Seconds to connect.")
+    read_timeout: float = Field(
+        60.0, gt=0, le=86400, description="Longest silence: before the answer or between pieces."
+    )
     max_retries: int = Field(2, ge=0, le=20, description="Retries after the first attempt.")
     backoff_max: float = Field(8.0, ge=0, le=600, description="Longest backoff between tries.")
     retry_after_max: float = Field(
@@ -326,9 +329,9 @@ class HostedEngine(RemoteEngine):
         where = f"backend {self.backend_name!r} at {self.url}"
         if kind == "timeout":
             error: HostedError = RequestTimeout(
-                f"{where} did not answer within {self.options.timeout:g} s "
+                f"{where} did not answer within {self.read_timeout:g} s "
                 f"(connect {self.options.connect_timeout:g} s) after "
-                f"{self.policy.max_retries + 1} attempt(s); raise timeout=... or retry later"
+                f"{self.policy.max_retries + 1} attempt(s); raise read_timeout=... or retry later"
             )
             return Failure(error, retryable=True)
         if kind == "connection":
@@ -391,21 +394,29 @@ class HostedEngine(RemoteEngine):
             retry_after=retry_after,
         )
 
+    @property
+    def read_timeout(self) -> float:
+        """What the SDK is told to wait for any one read: never beyond the total timeout."""
+        return min(self.options.read_timeout, self.options.timeout)
+
     def _drive(self, open_stream: Callable[[], Any], what: str) -> Iterator[Delta]:
         """Open with retries, then stream; a break midway is StreamInterrupted, never a finish.
 
         A generator, so nothing goes over the network until the caller iterates.
         """
-        stream = with_retries(
-            open_stream, self.classify, self.policy, f"{self.backend_name} {what}"
-        )
-        yield from self._read(stream)
+        started = [monotonic()]
 
-    def _read(self, stream: Any) -> Iterator[Delta]:
+        def attempt() -> Any:
+            started[0] = monotonic()
+            return open_stream()
+
+        stream = with_retries(attempt, self.classify, self.policy, f"{self.backend_name} {what}")
+        yield from self._read(stream, deadline=started[0] + self.options.timeout)
+
+    def _read(self, stream: Any, deadline: float) -> Iterator[Delta]:
         received: list[str] = []
         finish: str | None = None
         usage: Usage | None = None
-        deadline = monotonic() + self.options.timeout
         try:
             for event in self.events(stream):
                 if event.text:

@@ -30,7 +30,7 @@ class OpenAICompatibleEngine(HostedEngine):
         self._client: Any = openai.OpenAI(
             api_key=endpoint.api_key or NO_KEY,
             base_url=endpoint.url,
-            timeout=openai.Timeout(options.timeout, connect=options.connect_timeout),
+            timeout=openai.Timeout(self.read_timeout, connect=options.connect_timeout),
             max_retries=0,
         )
 

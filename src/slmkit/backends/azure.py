@@ -30,7 +30,7 @@ class AzureEngine(HostedEngine):
 
         self._timeouts: dict[str, Any] = {
             "connection_timeout": options.connect_timeout,
-            "read_timeout": options.timeout,
+            "read_timeout": self.read_timeout,
         }
         self._client: Any = ChatCompletionsClient(
             endpoint=endpoint.url,
