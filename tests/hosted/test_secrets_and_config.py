@@ -129,6 +129,11 @@ def test_a_raw_service_model_id_is_sent_as_is(faults: FaultServer) -> None:
     assert faults.seen[0].body["model"] == "meta/llama-3.1-8b-instruct"
 
 
+def test_openai_sends_an_alias_without_an_openai_id_as_the_alias(faults: FaultServer) -> None:
+    slmkit.load("phi-3.5-mini", backend="openai", base_url=faults.url).chat("hi")
+    assert faults.seen[0].body["model"] == "phi-3.5-mini"
+
+
 def test_an_alias_without_an_id_on_the_service_is_refused_with_the_fix() -> None:
     requires_hosted_extra()
     with pytest.raises(errors.ModelNotFound, match="service's own model id"):

@@ -165,9 +165,10 @@ class HostedBackend(Backend):
         own_url = cls.default_url is None or url.rstrip("/") != cls.default_url.rstrip("/")
         if own_url and not cls.key_required_for_own_url:
             return Endpoint(url.rstrip("/"), None, "none")
+        own = " or ".join(cls.url_env) or "base_url=..."
         raise AuthenticationError(
             f"backend {cls.name!r} needs a key for {url}: set {' or '.join(cls.key_env)} "
-            f"(or pass api_key=...)"
+            f"(or pass api_key=...); for a server of your own, set {own} instead"
         )
 
     def model_id(self, model: ModelRef) -> str:
