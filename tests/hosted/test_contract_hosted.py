@@ -51,8 +51,8 @@ test_non_ascii_output_is_valid_text = contract.test_non_ascii_output_is_valid_te
 
 @pytest.mark.xfail(
     reason="llama-cpp-python's server ignores stream_options and sends no usage in a "
-    "stream, so prompt_tokens is unknown (0) over it; servers that send usage "
-    "(vLLM, OpenAI, NIM, llama.cpp's llama-server) pass — see test_faults' usage check",
+    "stream, so prompt_tokens is unknown (0) over it; servers that honour "
+    "stream_options (vLLM, OpenAI) report it — see test_faults' usage check",
     strict=True,
 )
 def test_chat_prompt_tokens_match_llama_cpp(chat_llm: LLM, backend: str) -> None:
