@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import errors
+from . import backends, errors
+from .convert import convert  # eager: the subpackage of that name would shadow a lazy one
 from .errors import SlmkitError
 from .types import Chunk, Completion, Message, ModelInfo, Timings, Usage
 
@@ -41,8 +42,10 @@ __all__ = [
     "backends",
     "chat",
     "close_all",
+    "convert",
     "errors",
     "generate",
+    "list_backends",
     "load",
     "models",
     "stream",
@@ -74,8 +77,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def backends() -> list[BackendStatus]:
-    """Every registered backend: installed, usable here, why not, and which extra to install."""
+def list_backends() -> list[BackendStatus]:
+    """Every registered backend: installed, usable here, why not, and which extra to install.
+
+    ``slmkit.backends()`` is the same call (the ``slmkit.backends`` package is callable).
+    """
     from .registry import backend_statuses
 
     return backend_statuses()
