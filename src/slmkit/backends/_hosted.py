@@ -98,6 +98,14 @@ def chunk_events(chunks: Iterable[Any], text_of: Callable[[Any], str | None]) ->
         yield Event(text_of(choice) or "", str(reason) if reason else None, usage)
 
 
+def _describe_chain(exc: BaseException) -> str:
+    """``Type: message``, plus the underlying cause (SDKs wrap the transport's error)."""
+    text = f"{type(exc).__name__}: {exc}"
+    if exc.__cause__ is not None:
+        text += f" ({type(exc.__cause__).__name__}: {exc.__cause__})"
+    return text
+
+
 def _first_env(names: Iterable[str]) -> tuple[str, str] | None:
     for name in names:
         value = os.environ.get(name)
@@ -317,7 +325,12 @@ class HostedEngine(RemoteEngine):
         return body
 
     def redact(self, text: str) -> str:
-        if self._secret:
+        """Remove the key from text that came from elsewhere (server messages, SDK errors).
+
+        Keys shorter than 8 characters are placeholders, not secrets; masking them
+        would garble every message.
+        """
+        if self._secret and len(self._secret) >= 8:
             text = text.replace(self._secret, "***")
         return text
 
@@ -375,9 +388,8 @@ class HostedEngine(RemoteEngine):
             hint = f"; the server asks to wait {retry_after:g} s" if retry_after else ""
             return Failure(
                 RateLimitError(
-                    f"{where} is rate limiting (HTTP 429) after "
-                    f"{self.policy.max_retries + 1} attempt(s){said}{hint}; retry later or "
-                    f"raise max_retries",
+                    f"{where} is rate limiting (HTTP 429){said}{hint}; retry later, or raise "
+                    f"max_retries / retry_after_max",
                     retry_after=retry_after,
                 ),
                 retryable=True,
@@ -432,8 +444,8 @@ class HostedEngine(RemoteEngine):
         except GeneratorExit:
             raise
         except Exception as exc:
-            timed_out = isinstance(exc, TimeoutError)
-            cause = str(exc) if timed_out else str(self.classify(exc).error)
+            cause = str(exc) if isinstance(exc, TimeoutError) else _describe_chain(exc)
+            cause = self.redact(cause)[:300]
             raise StreamInterrupted(
                 f"backend {self.backend_name!r}: the stream broke off after "
                 f"{len(''.join(received))} characters ({cause}); the partial answer is in "
