@@ -103,6 +103,8 @@ class FaultServer:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self.seen: list[Seen] = []
+        #: Streams the client hung up on before the end (cancelled or closed early).
+        self.hung_up = threading.Event()
         self._stop = threading.Event()
         outer = self
 
@@ -196,7 +198,7 @@ class FaultServer:
                 self._stop.wait(fault.delay)
                 handler.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
-            pass
+            self.hung_up.set()
 
 
 def _write_chunk(handler: BaseHTTPRequestHandler, data: bytes) -> None:

@@ -6,6 +6,7 @@ azure goes through azure-ai-inference; the behaviour must be the same.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import datetime, timedelta, timezone
@@ -214,6 +215,27 @@ def test_malformed_json_in_the_stream_raises_stream_interrupted(
     with pytest.raises(errors.StreamInterrupted) as info:
         _load(backend, faults).chat(QUESTION)
     assert info.value.partial_text == "Hello"
+
+
+def test_cancelling_an_async_stream_hangs_up_on_the_server(
+    backend: str, faults: FaultServer
+) -> None:
+    faults.queue(f.drip(0.5))
+    llm = _load(backend, faults, timeout=30, read_timeout=30)
+
+    async def run() -> None:
+        async def consume() -> None:
+            async for _ in llm.astream([{"role": "user", "content": QUESTION}]):
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.8)  # a piece or two has arrived; the rest is still coming
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert faults.hung_up.wait(timeout=10)  # the connection was closed, not drained
 
 
 def test_connection_refused_is_retried_then_a_service_error(backend: str) -> None:
