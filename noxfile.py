@@ -71,3 +71,15 @@ def openvino(session: nox.Session) -> None:
         "-e", ".[openvino,transformers,llamacpp,default-model,test-models]", "pytest>=8"
     )
     contract(session, "openvino", "tests/backends/test_openvino.py")
+
+
+@nox.session(python=MAIN_PYTHON)
+def hosted(session: nox.Session) -> None:
+    """openai, azure, nim, github against llama-cpp-python's server and a fault server,
+    all on 127.0.0.1 (tests/hosted refuses any other connection)."""
+    session.install(
+        "-e", ".[hosted,llamacpp,default-model]", "llama-cpp-python[server]", "pytest>=8"
+    )
+    session.run(
+        "pytest", "tests/hosted", "tests/backends/test_hosted_retry.py", "-q", *session.posargs
+    )
