@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import SlmkitError
@@ -42,8 +43,10 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SlmkitError as exc:
+            # escaped: messages hold install commands like pip install "slmkit[onnx]",
+            # whose [onnx] rich would take for markup and drop
             err.print(
-                f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False, markup=True
+                f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False
             )
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
