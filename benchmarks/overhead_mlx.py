@@ -1,0 +1,165 @@
+"""Decode speed through slmkit vs mlx-lm's own ``stream_generate``, alternating in one run.
+
+Both paths drive the same loaded model on the same prompt token ids with greedy
+decoding, so the difference is slmkit's overhead (its generation loop, detokenizer
+and stop-sequence matching). Figures: load time, TTFT, decode tok/s, peak RSS.
+
+    python benchmarks/overhead_mlx.py                          # gemma-3-270m, 4-bit artifact
+    python benchmarks/overhead_mlx.py --model qwen2.5-coder-0.5b-instruct --runs 3
+    python benchmarks/overhead_mlx.py --model ~/.cache/slmkit/converted/gemma-3-270m/hf
+
+Decode tok/s = (tokens - 1) / (time of last token - time of first token) on both paths,
+the definition slmkit's Timings use. The model is converted first when it is an alias.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+PROMPT = "Once upon a time, in a small village by the sea, there lived"
+
+
+def peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def through_slmkit(llm: Any, max_tokens: int) -> dict[str, float]:
+    result = llm.generate(PROMPT, max_tokens=max_tokens, temperature=0)
+    return {
+        "ttft_s": result.timings.ttft_s,
+        "decode_tok_s": result.timings.decode_tokens_per_s,
+        "tokens": result.usage.completion_tokens,
+    }
+
+
+def through_mlx_lm(
+    model: Any, tokenizer: Any, prompt_ids: list[int], max_tokens: int
+) -> dict[str, float]:
+    import mlx.core as mx
+    from mlx_lm import stream_generate
+
+    start = time.perf_counter()
+    first = last = start
+    tokens = 0
+    for response in stream_generate(model, tokenizer, mx.array(prompt_ids), max_tokens=max_tokens):
+        last = time.perf_counter()
+        if tokens == 0:
+            first = last
+        tokens = response.generation_tokens
+    return {
+        "ttft_s": first - start,
+        "decode_tok_s": (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0,
+        "tokens": tokens,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="gemma-3-270m", help="alias or model folder")
+    parser.add_argument(
+        "--bits",
+        type=int,
+        choices=(4, 8, 16),
+        default=None,
+        help="for an alias: convert to and load this MLX variant (default 4)",
+    )
+    parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--runs", type=int, default=5, help="runs per path, alternating")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+
+    import slmkit
+    from slmkit.catalog import lookup
+    from slmkit.convert import convert
+
+    options: dict[str, Any] = {}
+    if lookup(args.model) is not None:
+        convert_options = {"bits": args.bits} if args.bits else {}
+        convert(args.model, to="mlx", **convert_options)
+        options = {"bits": args.bits or 4}
+
+    # Imports first, so neither load below pays for them; the second load finds the
+    # files in the page cache, so mlx-lm (loaded second) has a small edge there.
+    start = time.perf_counter()
+    from mlx_lm import load
+
+    import_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    llm = slmkit.load(args.model, backend="mlx", **options)
+    slmkit_load_s = time.perf_counter() - start
+    rss_after_load = peak_rss_mb()
+
+    start = time.perf_counter()
+    model, tokenizer = load(llm.info.artifact)[:2]
+    mlx_lm_load_s = time.perf_counter() - start
+
+    engine = llm._engine
+    prompt_ids = engine.tokenize(PROMPT, add_special=True)
+    # Warm-up, both paths, not measured.
+    through_slmkit(llm, 4)
+    through_mlx_lm(model, tokenizer, prompt_ids, 4)
+
+    runs: dict[str, list[dict[str, float]]] = {"slmkit": [], "mlx_lm": []}
+    for i in range(args.runs):
+        order = ("slmkit", "mlx_lm") if i % 2 == 0 else ("mlx_lm", "slmkit")
+        for path in order:
+            if path == "slmkit":
+                runs[path].append(through_slmkit(llm, args.max_tokens))
+            else:
+                runs[path].append(through_mlx_lm(model, tokenizer, prompt_ids, args.max_tokens))
+
+    def median(path: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[path])
+
+    figures = {
+        "model": args.model,
+        "artifact": llm.info.artifact,
+        "device": llm.info.device,
+        "platform": f"{platform.system()} {platform.machine()}",
+        "prompt_tokens": len(prompt_ids),
+        "max_tokens": args.max_tokens,
+        "runs": args.runs,
+        "import_mlx_lm_s": round(import_s, 2),
+        "load_s": {"slmkit": round(slmkit_load_s, 2), "mlx_lm": round(mlx_lm_load_s, 2)},
+        "ttft_s": {p: round(median(p, "ttft_s"), 3) for p in runs},
+        "decode_tok_s": {p: round(median(p, "decode_tok_s"), 2) for p in runs},
+        "decode_tok_s_all": {p: [round(r["decode_tok_s"], 2) for r in runs[p]] for p in runs},
+        "tokens": {p: [int(r["tokens"]) for r in runs[p]] for p in runs},
+        "peak_rss_mb": {"after_slmkit_load": round(rss_after_load), "end": round(peak_rss_mb())},
+    }
+    ratio = figures["decode_tok_s"]["slmkit"] / max(figures["decode_tok_s"]["mlx_lm"], 1e-9)
+    figures["slmkit_vs_mlx_lm"] = round(ratio, 4)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(
+        f"{args.model} on MLX ({figures['device']}, {figures['platform']}), "
+        f"artifact {Path(llm.info.artifact).name}, {args.max_tokens} new tokens, "
+        f"median of {args.runs} alternating runs"
+    )
+    print(f"{'':10}{'load s':>8}{'TTFT s':>9}{'decode tok/s':>14}")
+    for p in ("slmkit", "mlx_lm"):
+        print(
+            f"{p:10}{figures['load_s'][p]:>8}{figures['ttft_s'][p]:>9}"
+            f"{figures['decode_tok_s'][p]:>14}"
+        )
+    print(f"slmkit / mlx-lm decode: {ratio:.3f}   per run: {figures['decode_tok_s_all']}")
+    print(
+        f"peak RSS: {figures['peak_rss_mb']['after_slmkit_load']} MB after slmkit load, "
+        f"{figures['peak_rss_mb']['end']} MB at the end (both copies loaded)"
+    )
+    llm.close()
+
+
+if __name__ == "__main__":
+    main()
