@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import errors
+from . import backends, errors
 from .errors import SlmkitError
 from .types import Chunk, Completion, Message, ModelInfo, Timings, Usage
 
@@ -43,6 +43,7 @@ __all__ = [
     "close_all",
     "errors",
     "generate",
+    "list_backends",
     "load",
     "models",
     "stream",
@@ -74,8 +75,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def backends() -> list[BackendStatus]:
-    """Every registered backend: installed, usable here, why not, and which extra to install."""
+def list_backends() -> list[BackendStatus]:
+    """Every registered backend: installed, usable here, why not, and which extra to install.
+
+    ``slmkit.backends()`` is the same call (the ``slmkit.backends`` package is callable).
+    """
     from .registry import backend_statuses
 
     return backend_statuses()

@@ -11,7 +11,7 @@ from . import catalog, registry
 from ._llm import LLM
 from .backends.base import Backend, Engine, ModelRef, RemoteEngine, TokenEngine
 from .config import load_settings
-from .errors import BackendError, InvalidRequest, ModelError, ModelNotFound
+from .errors import BackendError, BackendUnavailable, InvalidRequest, ModelError, ModelNotFound
 from .params import GenerationParams, parse_params
 from .types import Chunk, Completion, Message, ModelInfo
 
@@ -124,7 +124,7 @@ def _load_auto(
             failures.append(exc)
     if failures:
         raise failures[0]
-    raise registry.BackendUnavailable(
+    raise BackendUnavailable(
         "backend='auto' found no usable local backend: "
         + ("; ".join(skipped) or "none installed")
         + '. Install one, e.g. pip install "slmkit[llamacpp]", or name a hosted backend'

@@ -7,7 +7,7 @@ usage and timings behave the same everywhere.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from time import perf_counter
 
 from .backends.base import Delta, TokenEngine
@@ -32,7 +32,7 @@ def run_tokens(
     params: GenerationParams,
     start: float,
     cancel: threading.Event | None = None,
-) -> Iterator[Chunk]:
+) -> Generator[Chunk, None, None]:
     """Drive ``engine.generate_tokens`` and apply the core's policy to what it yields."""
     detokenizer = engine.detokenizer()
     stops = StopMatcher(params.stop)
@@ -85,7 +85,7 @@ def run_deltas(
     params: GenerationParams,
     start: float,
     cancel: threading.Event | None = None,
-) -> Iterator[Chunk]:
+) -> Generator[Chunk, None, None]:
     """Apply the core's stop-sequence policy and timing to a hosted stream."""
     stops = StopMatcher(params.stop)
     first: float | None = None

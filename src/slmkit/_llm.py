@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator
 from time import perf_counter
 from typing import Any
 
@@ -54,13 +54,16 @@ class LLM:
 
     def generate(self, prompt: str, **params: Any) -> Completion:
         """Continue a raw prompt (no chat template)."""
-        return collect(self.stream(prompt, **params), self._info.backend, self._info.model)
+        chunks = self._start(prompt=check_prompt(prompt), messages=None, params=params)
+        return collect(chunks, self._info.backend, self._info.model)
 
     def chat(self, messages: str | list[Message], **params: Any) -> Completion:
         """Answer a conversation; a bare string is one user message."""
         return collect(self._stream_chat(messages, params), self._info.backend, self._info.model)
 
-    def stream(self, prompt_or_messages: str | list[Message], **params: Any) -> Iterator[Chunk]:
+    def stream(
+        self, prompt_or_messages: str | list[Message], **params: Any
+    ) -> Generator[Chunk, None, None]:
         """Stream chunks: a str is a raw prompt (like generate), a list is a chat."""
         if isinstance(prompt_or_messages, str):
             return self._start(
@@ -118,7 +121,7 @@ class LLM:
 
     def _stream_chat(
         self, messages: Any, params: dict[str, Any], cancel: threading.Event | None = None
-    ) -> Iterator[Chunk]:
+    ) -> Generator[Chunk, None, None]:
         if not self._info.is_chat:
             raise NotAChatModel(
                 f"{self._info.model!r} is a base model without a chat template: use generate() "
@@ -135,7 +138,7 @@ class LLM:
         messages: list[Message] | None,
         params: dict[str, Any],
         cancel: threading.Event | None = None,
-    ) -> Iterator[Chunk]:
+    ) -> Generator[Chunk, None, None]:
         """Validate everything now (so errors raise at call time), then return the stream."""
         start = perf_counter()
         if self._closed:
@@ -151,7 +154,7 @@ class LLM:
             return self._locked(run_deltas(deltas, request, start, cancel), remote=True)
         assert isinstance(engine, TokenEngine)
         engine.check_params(request)
-        text = prompt if messages is None else self._render(engine, messages)
+        text = self._render(engine, messages) if messages is not None else prompt or ""
         prompt_ids = engine.tokenize(text, add_special=True)
         self._check_fits(len(prompt_ids), request.max_tokens)
         return self._locked(run_tokens(engine, prompt_ids, request, start, cancel), remote=False)
@@ -178,7 +181,9 @@ class LLM:
                 context_length=limit,
             )
 
-    def _locked(self, chunks: Iterator[Chunk], remote: bool) -> Iterator[Chunk]:
+    def _locked(
+        self, chunks: Generator[Chunk, None, None], remote: bool
+    ) -> Generator[Chunk, None, None]:
         """Serialise local generation; refuse a second open stream on the same thread."""
         if remote:
             yield from chunks
@@ -203,7 +208,9 @@ class LLM:
     def _astream_from(self, make: Any) -> AsyncIterator[Chunk]:
         """Run a sync stream in a worker thread and hand its chunks to the event loop."""
         cancel = threading.Event()
-        chunks: Iterator[Chunk] = make(cancel)  # validates now, in the caller's context
+        chunks: Generator[Chunk, None, None] = make(
+            cancel
+        )  # validates now, in the caller's context
         return _thread_stream(chunks, cancel)
 
     async def _acollect(self, chunks: AsyncIterator[Chunk]) -> Completion:
@@ -211,7 +218,9 @@ class LLM:
         return collect(parts, self._info.backend, self._info.model)
 
 
-async def _thread_stream(chunks: Iterator[Chunk], cancel: threading.Event) -> AsyncIterator[Chunk]:
+async def _thread_stream(
+    chunks: Generator[Chunk, None, None], cancel: threading.Event
+) -> AsyncIterator[Chunk]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 

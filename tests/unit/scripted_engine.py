@@ -29,7 +29,7 @@ class ScriptedEngine(TokenEngine):
         reply: str = "Hello, world!",
         *,
         endless: bool = False,
-        context_length: int = 512,
+        context_length: int = 2_000_000,
         chat_template: str | None = TEMPLATE,
         adds_bos: bool = True,
     ) -> None:

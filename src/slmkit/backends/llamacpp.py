@@ -168,7 +168,7 @@ class LlamaCppEngine(TokenEngine):
         llama = self._llama
         # A fresh state for every request: reusing a cached prompt prefix changed greedy
         # output in llama.cpp (RUNTIME-NOTES), and slmkit promises determinism.
-        llama.reset()
+        llama.reset()  # type: ignore[no-untyped-call]
         llama.set_seed(params.seed if params.seed is not None else random.getrandbits(32))
         return llama.generate(
             prompt_ids,

@@ -1,0 +1,63 @@
+"""Test sessions: `nox` runs them all (this is what CI runs); `nox -s NAME` runs one.
+
+- lint, typecheck: ruff and mypy.
+- tests-3.10 .. tests-3.13: the core with NO extras, proving every extra is optional.
+- one session per backend extra, running that backend's tests and the contract suite
+  on the real offline models.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_existing_virtualenvs = False
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+MAIN_PYTHON = "3.11"
+#: The CPU build of torch that pip finds through its configured find-links here.
+TORCH = "torch==2.13.0"
+
+
+@nox.session(python=MAIN_PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "src", "tests", "noxfile.py", "examples", "benchmarks")
+    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py", "examples", "benchmarks")
+
+
+@nox.session(python=MAIN_PYTHON)
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".", "mypy>=1.10")
+    session.run("mypy", "src")
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The core alone: no backend extra installed."""
+    session.install("-e", ".", "pytest>=8")
+    session.run("pytest", "tests/unit", "-q", *session.posargs)
+
+
+def contract(session: nox.Session, backend: str, *tests: str) -> None:
+    session.run(
+        "pytest",
+        "tests/contract",
+        *tests,
+        "-q",
+        *session.posargs,
+        env={"SLMKIT_CONTRACT_BACKENDS": backend},
+    )
+
+
+@nox.session(python=MAIN_PYTHON)
+def llamacpp(session: nox.Session) -> None:
+    session.install("-e", ".[llamacpp,default-model,test-models]", "pytest>=8")
+    contract(
+        session,
+        "llamacpp",
+        "tests/unit",
+        "tests/backends/test_llamacpp.py",
+        "tests/backends/test_examples.py",
+    )

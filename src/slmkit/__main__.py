@@ -1,0 +1,5 @@
+"""``python -m slmkit`` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,68 @@
+"""llama.cpp specifics beyond the contract suite, on the real default model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip(
+    "llama_cpp", reason="llama.cpp extra not installed: pip install 'slmkit[llamacpp]'"
+)
+
+import slmkit
+from slmkit import errors
+
+
+@pytest.fixture(scope="module")
+def llm():
+    with slmkit.load(backend="llamacpp") as llm:
+        yield llm
+
+
+def test_default_model_loads_with_its_own_chat_template(llm) -> None:
+    assert llm.info.model == "qwen2.5-coder-0.5b-instruct"
+    assert llm.info.is_chat and llm.info.context_length == 4096
+    assert llm.info.artifact.endswith(".gguf")
+
+
+def test_options_reach_llama_cpp() -> None:
+    with slmkit.load("gemma-3-270m", backend="llamacpp", context_length=256, n_threads=1) as small:
+        assert small.info.context_length == 256
+        with pytest.raises(errors.ContextLengthExceeded):
+            small.generate("hello " * 200, max_tokens=100)
+
+
+def test_unknown_option_names_the_known_ones() -> None:
+    with pytest.raises(errors.InvalidRequest, match="n_threads"):
+        slmkit.load("gemma-3-270m", backend="llamacpp", n_thread=2)
+
+
+def test_one_shot_helpers_cache_the_loaded_model() -> None:
+    first = slmkit.generate("The sky is", model="gemma-3-270m", backend="llamacpp", max_tokens=2)
+    from slmkit._api import _cache
+
+    cached = len(_cache)
+    second = slmkit.generate("The sky is", model="gemma-3-270m", backend="llamacpp", max_tokens=2)
+    assert len(_cache) == cached and first.text == second.text
+    slmkit.close_all()
+
+
+def test_cli_chat_answers_from_the_default_model() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "slmkit",
+            "chat",
+            "What is the capital of France? Answer in one word.",
+            "--backend",
+            "llamacpp",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "paris" in out.stdout.lower()

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from slmkit.cli import app
+
+runner = CliRunner()
+
+
+def test_backends_json_lists_builtins_with_their_extra() -> None:
+    result = runner.invoke(app, ["backends", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    assert rows["llamacpp"]["extra"] == "llamacpp"
+
+
+def test_models_json_lists_the_default_model() -> None:
+    result = runner.invoke(app, ["models", "--json"])
+    assert result.exit_code == 0
+    aliases = [m["alias"] for m in json.loads(result.output)]
+    assert "qwen2.5-coder-0.5b-instruct" in aliases and "gemma-3-270m" in aliases
+
+
+def test_models_table_renders() -> None:
+    result = runner.invoke(app, ["models"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0 and "gemma-3-270m" in result.output
+
+
+def test_errors_are_one_line_and_exit_non_zero() -> None:
+    result = runner.invoke(app, ["chat", "hi", "--backend", "nosuchbackend"])
+    assert result.exit_code == 1
+    assert "UnknownBackend" in result.output and "Traceback" not in result.output
+
+
+def test_missing_model_path_is_a_clean_error(tmp_path) -> None:
+    result = runner.invoke(
+        app, ["generate", "hi", "--model", str(tmp_path / "x.gguf"), "--backend", "llamacpp"]
+    )
+    assert result.exit_code == 1
+    assert "ModelNotFound" in result.output and "Traceback" not in result.output
