@@ -5,7 +5,7 @@ decoding, so the difference is slmkit's overhead (its generation loop, detokeniz
 and stop-sequence matching). Figures: load time, TTFT, decode tok/s, peak RSS.
 
     python benchmarks/overhead_mlx.py                          # gemma-3-270m, 4-bit artifact
-    python benchmarks/overhead_mlx.py --model qwen2.5-coder-0.5b-instruct --runs 3
+    python benchmarks/overhead_mlx.py --model qwen2.5-coder-0.5b-instruct --rounds 3
     python benchmarks/overhead_mlx.py --model ~/.cache/slmkit/converted/gemma-3-270m/hf
 
 Decode tok/s = (tokens - 1) / (time of last token - time of first token) on both paths,
@@ -72,8 +72,8 @@ def main() -> None:
         default=None,
         help="for an alias: convert to and load this MLX variant (default 4)",
     )
-    parser.add_argument("--max-tokens", type=int, default=48)
-    parser.add_argument("--runs", type=int, default=5, help="runs per path, alternating")
+    parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per path, alternating")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
@@ -110,13 +110,13 @@ def main() -> None:
     through_mlx_lm(model, tokenizer, prompt_ids, 4)
 
     runs: dict[str, list[dict[str, float]]] = {"slmkit": [], "mlx_lm": []}
-    for i in range(args.runs):
+    for i in range(args.rounds):
         order = ("slmkit", "mlx_lm") if i % 2 == 0 else ("mlx_lm", "slmkit")
         for path in order:
             if path == "slmkit":
-                runs[path].append(through_slmkit(llm, args.max_tokens))
+                runs[path].append(through_slmkit(llm, args.tokens))
             else:
-                runs[path].append(through_mlx_lm(model, tokenizer, prompt_ids, args.max_tokens))
+                runs[path].append(through_mlx_lm(model, tokenizer, prompt_ids, args.tokens))
 
     def median(path: str, key: str) -> float:
         return statistics.median(r[key] for r in runs[path])
@@ -127,8 +127,8 @@ def main() -> None:
         "device": llm.info.device,
         "platform": f"{platform.system()} {platform.machine()}",
         "prompt_tokens": len(prompt_ids),
-        "max_tokens": args.max_tokens,
-        "runs": args.runs,
+        "max_tokens": args.tokens,
+        "runs": args.rounds,
         "import_mlx_lm_s": round(import_s, 2),
         "load_s": {"slmkit": round(slmkit_load_s, 2), "mlx_lm": round(mlx_lm_load_s, 2)},
         "ttft_s": {p: round(median(p, "ttft_s"), 3) for p in runs},
@@ -144,8 +144,8 @@ def main() -> None:
         return
     print(
         f"{args.model} on MLX ({figures['device']}, {figures['platform']}), "
-        f"artifact {Path(llm.info.artifact).name}, {args.max_tokens} new tokens, "
-        f"median of {args.runs} alternating runs"
+        f"artifact {Path(llm.info.artifact).name}, {args.tokens} new tokens, "
+        f"median of {args.rounds} alternating runs"
     )
     print(f"{'':10}{'load s':>8}{'TTFT s':>9}{'decode tok/s':>14}")
     for p in ("slmkit", "mlx_lm"):

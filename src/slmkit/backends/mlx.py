@@ -104,8 +104,9 @@ class MlxBackend(Backend):
 
     def load(self, model: ModelRef, options: Mapping[str, Any]) -> MlxEngine:
         self.require()
-        if not self.check().usable:
-            raise BackendUnavailable(f"backend 'mlx' cannot run here: {self.check().reason}")
+        availability = self.check()
+        if not availability.usable:
+            raise BackendUnavailable(f"backend 'mlx' cannot run here: {availability.reason}")
         opts: MlxOptions = self.parse_options(options)
         path = _artifact(model, opts.bits)
         context = opts.context_length or (model.spec.default_context if model.spec else None)
@@ -230,7 +231,7 @@ class MlxEngine(TokenEngine):
             mx.random.seed(params.seed)
         sampler = make_sampler(
             temp=params.temperature,
-            top_p=params.top_p if params.top_p < 1.0 else 0.0,
+            top_p=params.top_p,  # 1.0 disables it there too
             top_k=params.top_k,
         )
         processors = (
