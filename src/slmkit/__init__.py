@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import backends, errors
+from .convert import convert  # eager: the subpackage of that name would shadow a lazy one
 from .errors import SlmkitError
 from .types import Chunk, Completion, Message, ModelInfo, Timings, Usage
 
@@ -41,6 +42,7 @@ __all__ = [
     "backends",
     "chat",
     "close_all",
+    "convert",
     "errors",
     "generate",
     "list_backends",

@@ -181,6 +181,52 @@ def models(as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
+@app.command()
+@friendly_errors
+def convert(
+    model: Annotated[str, typer.Argument(help="Catalog alias, .gguf file or checkpoint folder.")],
+    to: Annotated[str, typer.Option("--to", help="Target format: hf, onnx, openvino, mlx.")],
+    out_dir: Annotated[
+        str | None, typer.Option("--out", help="Write here instead of the slmkit cache.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False,
+    precision: Annotated[
+        str | None, typer.Option("--precision", help="e.g. fp32, fp16, bf16, int4 (per target).")
+    ] = None,
+    execution_provider: Annotated[
+        str | None, typer.Option("--execution-provider", help="ONNX: cpu, cuda, dml, ...")
+    ] = None,
+    weight_format: Annotated[
+        str | None, typer.Option("--weight-format", help="OpenVINO: int4, int8, fp16, ...")
+    ] = None,
+    bits: Annotated[int | None, typer.Option("--bits", help="Quantization bits (MLX).")] = None,
+) -> None:
+    """Convert a model to the format a runtime needs; the result is cached and reused."""
+    from time import perf_counter
+
+    from .convert import convert as run_convert
+    from .convert.progress import reporting
+
+    given = {
+        "precision": precision,
+        "execution_provider": execution_provider,
+        "weight_format": weight_format,
+        "bits": bits,
+    }
+    options = {k: v for k, v in given.items() if v is not None}
+    start = perf_counter()
+    with err.status(f"converting {model} to {to}", spinner="dots") as status:
+
+        def show(step: str) -> None:
+            status.update(f"converting {model} to {to}: {step}")
+            err.print(f"[dim]{perf_counter() - start:6.1f}s[/] {step}", highlight=False)
+
+        with reporting(show):
+            path = run_convert(model, to=to, out=out_dir, force=force, **options)
+    err.print(f"[green]done[/] in {perf_counter() - start:.1f}s", highlight=False)
+    out.print(str(path), highlight=False, soft_wrap=True)
+
+
 def _spec_json(spec: Any) -> dict[str, Any]:
     data = asdict(spec)
     data.pop("chat_template", None)
