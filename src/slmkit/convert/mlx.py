@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from . import Source
+from .progress import step
 
 NAME = "mlx"
 PACKAGES = (("mlx_lm", "mlx-lm"), ("mlx.core", "mlx"))
@@ -75,6 +76,7 @@ def build(source: Source, out: Path, **options: Any) -> None:
         if bits == 16
         else {"quantize": True, "q_bits": bits, "q_group_size": GROUP_SIZE}
     )
+    step(f"mlx-lm: {'casting to bfloat16' if bits == 16 else f'quantizing to {bits} bits'}")
     with contextlib.redirect_stdout(io.StringIO()):  # its "[INFO] ..." lines
         mlx_convert(hf_path=str(checkpoint), mlx_path=str(work), **kwargs)
     for item in work.iterdir():
