@@ -10,7 +10,6 @@ Tokens come from mlx-lm's ``generate_step``; the core owns everything else.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import platform
 from collections.abc import Iterator, Mapping, Sequence
@@ -71,12 +70,15 @@ class MlxBackend(Backend):
     @classmethod
     def missing_package(cls) -> tuple[str, str] | None:
         missing = super().missing_package()
-        if missing is None and platform.system() == "Linux":
-            if not any(_installed(dist) for dist in _LINUX_BUILDS):
-                return "mlx.core", "mlx-cpu"  # mlx without a native build cannot import
-            if importlib.util.find_spec("mlx.core") is None:
-                return "mlx.core", "mlx"
-        return missing
+        if missing is not None:
+            return missing
+        # Distribution metadata, not imports: on Linux mlx-cpu alone makes an importable
+        # (namespace) "mlx" folder, and mlx alone has no native library.
+        if not _installed("mlx"):
+            return "mlx.core", "mlx"
+        if platform.system() == "Linux" and not any(_installed(d) for d in _LINUX_BUILDS):
+            return "mlx.core", "mlx-cpu"
+        return None
 
     @classmethod
     def check(cls, hardware: Any = None) -> Availability:
