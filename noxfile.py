@@ -61,3 +61,11 @@ def llamacpp(session: nox.Session) -> None:
         "tests/backends/test_llamacpp.py",
         "tests/backends/test_examples.py",
     )
+
+
+@nox.session(python=MAIN_PYTHON)
+def mlx(session: nox.Session) -> None:
+    """MLX (the Linux CPU build here). `--to mlx` starts from `--to hf`: transformers too."""
+    session.install(TORCH)  # first, so no resolver picks a CUDA torch
+    session.install("-e", ".[mlx,transformers,default-model,test-models]", "pytest>=8")
+    contract(session, "mlx", "tests/backends/test_mlx.py")

@@ -32,13 +32,43 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+class Clock:
+    """Wall and process-CPU time of the first and the last token of one generation.
+
+    CPU time counts only while this process runs, so it is steadier than wall time on
+    a shared machine; both paths are timed the same way, from outside.
+    """
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.first = self.last = self.cpu_first = self.cpu_last = 0.0
+        self.ticks = 0
+
+    def tick(self) -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        if self.ticks == 0:
+            self.first, self.cpu_first = now, cpu
+        self.last, self.cpu_last = now, cpu
+        self.ticks += 1
+
+    def figures(self, tokens: int) -> dict[str, float]:
+        steps = max(tokens - 1, 1)
+        return {
+            "ttft_s": self.first - self.start,
+            "decode_tok_s": steps / (self.last - self.first) if self.last > self.first else 0.0,
+            "cpu_ms_per_token": 1000 * (self.cpu_last - self.cpu_first) / steps,
+            "tokens": tokens,
+        }
+
+
 def through_slmkit(llm: Any, max_tokens: int) -> dict[str, float]:
-    result = llm.generate(PROMPT, max_tokens=max_tokens, temperature=0)
-    return {
-        "ttft_s": result.timings.ttft_s,
-        "decode_tok_s": result.timings.decode_tokens_per_s,
-        "tokens": result.usage.completion_tokens,
-    }
+    clock = Clock()
+    tokens = 0
+    for chunk in llm.stream(PROMPT, max_tokens=max_tokens, temperature=0):
+        clock.tick()
+        if chunk.usage is not None:
+            tokens = chunk.usage.completion_tokens
+    return clock.figures(tokens)
 
 
 def through_mlx_lm(
@@ -47,19 +77,12 @@ def through_mlx_lm(
     import mlx.core as mx
     from mlx_lm import stream_generate
 
-    start = time.perf_counter()
-    first = last = start
+    clock = Clock()
     tokens = 0
     for response in stream_generate(model, tokenizer, mx.array(prompt_ids), max_tokens=max_tokens):
-        last = time.perf_counter()
-        if tokens == 0:
-            first = last
+        clock.tick()
         tokens = response.generation_tokens
-    return {
-        "ttft_s": first - start,
-        "decode_tok_s": (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0,
-        "tokens": tokens,
-    }
+    return clock.figures(tokens)
 
 
 def main() -> None:
@@ -133,12 +156,17 @@ def main() -> None:
         "load_s": {"slmkit": round(slmkit_load_s, 2), "mlx_lm": round(mlx_lm_load_s, 2)},
         "ttft_s": {p: round(median(p, "ttft_s"), 3) for p in runs},
         "decode_tok_s": {p: round(median(p, "decode_tok_s"), 2) for p in runs},
+        "cpu_ms_per_token": {p: round(median(p, "cpu_ms_per_token"), 1) for p in runs},
         "decode_tok_s_all": {p: [round(r["decode_tok_s"], 2) for r in runs[p]] for p in runs},
         "tokens": {p: [int(r["tokens"]) for r in runs[p]] for p in runs},
         "peak_rss_mb": {"after_slmkit_load": round(rss_after_load), "end": round(peak_rss_mb())},
     }
     ratio = figures["decode_tok_s"]["slmkit"] / max(figures["decode_tok_s"]["mlx_lm"], 1e-9)
+    cpu_ratio = figures["cpu_ms_per_token"]["slmkit"] / max(
+        figures["cpu_ms_per_token"]["mlx_lm"], 1e-9
+    )
     figures["slmkit_vs_mlx_lm"] = round(ratio, 4)
+    figures["cpu_per_token_slmkit_vs_mlx_lm"] = round(cpu_ratio, 4)
     if args.json:
         print(json.dumps(figures, indent=2))
         return
@@ -147,13 +175,14 @@ def main() -> None:
         f"artifact {Path(llm.info.artifact).name}, {args.tokens} new tokens, "
         f"median of {args.rounds} alternating runs"
     )
-    print(f"{'':10}{'load s':>8}{'TTFT s':>9}{'decode tok/s':>14}")
+    print(f"{'':10}{'load s':>8}{'TTFT s':>9}{'decode tok/s':>14}{'CPU ms/token':>14}")
     for p in ("slmkit", "mlx_lm"):
         print(
             f"{p:10}{figures['load_s'][p]:>8}{figures['ttft_s'][p]:>9}"
-            f"{figures['decode_tok_s'][p]:>14}"
+            f"{figures['decode_tok_s'][p]:>14}{figures['cpu_ms_per_token'][p]:>14}"
         )
-    print(f"slmkit / mlx-lm decode: {ratio:.3f}   per run: {figures['decode_tok_s_all']}")
+    print(f"slmkit / mlx-lm decode tok/s: {ratio:.3f}   per run: {figures['decode_tok_s_all']}")
+    print(f"slmkit / mlx-lm CPU per token: {cpu_ratio:.3f}")
     print(
         f"peak RSS: {figures['peak_rss_mb']['after_slmkit_load']} MB after slmkit load, "
         f"{figures['peak_rss_mb']['end']} MB at the end (both copies loaded)"
