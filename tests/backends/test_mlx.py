@@ -56,6 +56,39 @@ def test_check_reports_the_platform_build_without_importing_mlx() -> None:
         assert out[0].startswith("True Linux")
 
 
+@pytest.mark.parametrize(
+    ("system", "machine", "usable", "reason"),
+    [
+        ("Darwin", "arm64", True, "Metal (Apple silicon)"),
+        ("Darwin", "x86_64", False, "MLX needs Apple silicon; this Mac is x86_64"),
+        ("Windows", "AMD64", False, "MLX has no build for Windows"),
+        ("Linux", "x86_64", True, "Linux CPU build (mlx-cpu): correct but slow"),
+    ],
+)
+def test_check_tells_each_platform_the_truth(
+    monkeypatch: pytest.MonkeyPatch, system: str, machine: str, usable: bool, reason: str
+) -> None:
+    import slmkit.backends.mlx as module
+
+    monkeypatch.setattr("platform.system", lambda: system)
+    monkeypatch.setattr("platform.machine", lambda: machine)
+    monkeypatch.setattr(module, "_installed", lambda dist: dist in ("mlx", "mlx-cpu"))
+    availability = MlxBackend.check()
+    assert (availability.usable, availability.reason) == (usable, reason)
+
+
+def test_linux_without_a_native_build_names_mlx_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import slmkit.backends.mlx as module
+
+    monkeypatch.setattr("platform.system", lambda: "Linux")
+    monkeypatch.setattr(module, "_installed", lambda dist: dist == "mlx")
+    availability = MlxBackend.check()
+    assert not availability.installed
+    assert availability.reason == 'needs mlx-cpu: pip install "slmkit[mlx]"'
+    with pytest.raises(errors.BackendNotInstalled, match="mlx-cpu"):
+        MlxBackend.require()
+
+
 def test_converted_artifact_is_4_bit_mlx_and_cached(artifact: Path) -> None:
     config = json.loads((artifact / "config.json").read_text())
     assert config["quantization"]["bits"] == 4
