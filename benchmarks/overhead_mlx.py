@@ -10,17 +10,25 @@ and stop-sequence matching). Figures: load time, TTFT, decode tok/s, peak RSS.
 
 Decode tok/s = (tokens - 1) / (time of last token - time of first token) on both paths,
 the definition slmkit's Timings use. The model is converted first when it is an alias.
+
+"work per token" is how long each path keeps a token before asking mlx-lm's
+``generate_step`` for the next one (detokenizing, stop matching, chunk objects): the
+only place the two paths differ. generate_step has already queued the next token's
+computation when it yields, so work shorter than a decode step costs no throughput.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import platform
 import resource
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,27 +69,62 @@ class Clock:
         }
 
 
-def through_slmkit(llm: Any, max_tokens: int) -> dict[str, float]:
+class Holds:
+    """Per token: the time from generate_step yielding it to being asked for the next."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def wrap(self, steps: Iterator[Any]) -> Iterator[Any]:
+        try:
+            for item in steps:
+                handed = time.perf_counter()
+                yield item
+                self.seconds.append(time.perf_counter() - handed)
+        finally:
+            close = getattr(steps, "close", None)
+            if close is not None:
+                close()
+
+
+@contextlib.contextmanager
+def holding(holds: Holds) -> Iterator[None]:
+    """Route mlx-lm's generate_step (used by both paths) through ``holds``."""
+    # mlx_lm's package namespace exports a function named "generate": take the module.
+    generate = importlib.import_module("mlx_lm.generate")
+    original = generate.generate_step
+    generate.generate_step = lambda *a, **k: holds.wrap(original(*a, **k))
+    try:
+        yield
+    finally:
+        generate.generate_step = original
+
+
+def through_slmkit(llm: Any, max_tokens: int, holds: Holds) -> dict[str, float]:
     clock = Clock()
     tokens = 0
-    for chunk in llm.stream(PROMPT, max_tokens=max_tokens, temperature=0):
-        clock.tick()
-        if chunk.usage is not None:
-            tokens = chunk.usage.completion_tokens
+    with holding(holds):
+        for chunk in llm.stream(PROMPT, max_tokens=max_tokens, temperature=0):
+            clock.tick()
+            if chunk.usage is not None:
+                tokens = chunk.usage.completion_tokens
     return clock.figures(tokens)
 
 
 def through_mlx_lm(
-    model: Any, tokenizer: Any, prompt_ids: list[int], max_tokens: int
+    model: Any, tokenizer: Any, prompt_ids: list[int], max_tokens: int, holds: Holds
 ) -> dict[str, float]:
     import mlx.core as mx
     from mlx_lm import stream_generate
 
     clock = Clock()
     tokens = 0
-    for response in stream_generate(model, tokenizer, mx.array(prompt_ids), max_tokens=max_tokens):
-        clock.tick()
-        tokens = response.generation_tokens
+    with holding(holds):
+        for response in stream_generate(
+            model, tokenizer, mx.array(prompt_ids), max_tokens=max_tokens
+        ):
+            clock.tick()
+            tokens = response.generation_tokens
     return clock.figures(tokens)
 
 
@@ -129,17 +172,20 @@ def main() -> None:
     engine = llm._engine
     prompt_ids = engine.tokenize(PROMPT, add_special=True)
     # Warm-up, both paths, not measured.
-    through_slmkit(llm, 4)
-    through_mlx_lm(model, tokenizer, prompt_ids, 4)
+    through_slmkit(llm, 4, Holds())
+    through_mlx_lm(model, tokenizer, prompt_ids, 4, Holds())
+    holds = {"slmkit": Holds(), "mlx_lm": Holds()}
 
     runs: dict[str, list[dict[str, float]]] = {"slmkit": [], "mlx_lm": []}
     for i in range(args.rounds):
         order = ("slmkit", "mlx_lm") if i % 2 == 0 else ("mlx_lm", "slmkit")
         for path in order:
             if path == "slmkit":
-                runs[path].append(through_slmkit(llm, args.tokens))
+                runs[path].append(through_slmkit(llm, args.tokens, holds[path]))
             else:
-                runs[path].append(through_mlx_lm(model, tokenizer, prompt_ids, args.tokens))
+                runs[path].append(
+                    through_mlx_lm(model, tokenizer, prompt_ids, args.tokens, holds[path])
+                )
 
     def median(path: str, key: str) -> float:
         return statistics.median(r[key] for r in runs[path])
@@ -157,6 +203,9 @@ def main() -> None:
         "ttft_s": {p: round(median(p, "ttft_s"), 3) for p in runs},
         "decode_tok_s": {p: round(median(p, "decode_tok_s"), 2) for p in runs},
         "cpu_ms_per_token": {p: round(median(p, "cpu_ms_per_token"), 1) for p in runs},
+        "work_per_token_us": {
+            p: round(1e6 * statistics.median(h.seconds), 1) for p, h in holds.items()
+        },
         "decode_tok_s_all": {p: [round(r["decode_tok_s"], 2) for r in runs[p]] for p in runs},
         "tokens": {p: [int(r["tokens"]) for r in runs[p]] for p in runs},
         "peak_rss_mb": {"after_slmkit_load": round(rss_after_load), "end": round(peak_rss_mb())},
@@ -183,6 +232,8 @@ def main() -> None:
         )
     print(f"slmkit / mlx-lm decode tok/s: {ratio:.3f}   per run: {figures['decode_tok_s_all']}")
     print(f"slmkit / mlx-lm CPU per token: {cpu_ratio:.3f}")
+    work = figures["work_per_token_us"]
+    print(f"work per token (median): slmkit {work['slmkit']} us, mlx-lm {work['mlx_lm']} us")
     print(
         f"peak RSS: {figures['peak_rss_mb']['after_slmkit_load']} MB after slmkit load, "
         f"{figures['peak_rss_mb']['end']} MB at the end (both copies loaded)"
