@@ -11,7 +11,6 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.error_on_missing_interpreters = True
 nox.options.reuse_existing_virtualenvs = False
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
@@ -64,8 +63,19 @@ def llamacpp(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON)
+def openvino(session: nox.Session) -> None:
+    """OpenVINO GenAI. Converting the offline GGUFs needs convert --to hf (transformers);
+    convert --to openvino builds its own exporter virtualenv under the slmkit cache."""
+    session.install(TORCH)  # first, so nothing pulls a CUDA torch
+    session.install(
+        "-e", ".[openvino,transformers,llamacpp,default-model,test-models]", "pytest>=8"
+    )
+    contract(session, "openvino", "tests/backends/test_openvino.py")
+
+
+@nox.session(python=MAIN_PYTHON)
 def mlx(session: nox.Session) -> None:
     """MLX (the Linux CPU build here). `--to mlx` starts from `--to hf`: transformers too."""
     session.install(TORCH)  # first, so no resolver picks a CUDA torch
-    session.install("-e", ".[mlx,transformers,default-model,test-models]", "pytest>=8")
+    session.install("-e", ".[mlx,transformers,llamacpp,default-model,test-models]", "pytest>=8")
     contract(session, "mlx", "tests/backends/test_mlx.py")

@@ -77,6 +77,8 @@ def _load_with(
         context_length=engine.context_length,
         is_chat=_is_chat(engine, ref, template),
         reason=reason,
+        # Shared, not copied: an engine may update its runtime's figures after each call.
+        extra=getattr(engine, "info_extra", None) or {},
     )
     return LLM(engine, info, defaults, template)
 

@@ -204,6 +204,7 @@ def convert(
     """Convert a model to the format a runtime needs; the result is cached and reused."""
     from time import perf_counter
 
+    from .convert import cached_artifact
     from .convert import convert as run_convert
     from .convert.progress import reporting
 
@@ -215,6 +216,12 @@ def convert(
     }
     options = {k: v for k, v in given.items() if v is not None}
     start = perf_counter()
+    if out_dir is None and not force:
+        cached = cached_artifact(model, to, **options)
+        if cached is not None:
+            err.print("[green]cached[/] (--force rebuilds it)", highlight=False)
+            out.print(str(cached), highlight=False, soft_wrap=True)
+            return
     with err.status(f"converting {model} to {to}", spinner="dots") as status:
 
         def show(step: str) -> None:

@@ -66,3 +66,43 @@ def test_cli_chat_answers_from_the_default_model() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "paris" in out.stdout.lower()
+
+
+def test_cli_interactive_session_keeps_the_conversation() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "slmkit", "chat", "--backend", "llamacpp", "--max-tokens", "24"],
+        input="My name is Ada. Reply with OK.\nWhat is my name? Answer in one word.\n\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    replies = out.stdout.lower().split("> ")  # the prompt before each reply
+    assert "ada" in replies[2]
+
+
+def test_cli_json_output_is_a_completion() -> None:
+    import json
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "slmkit",
+            "generate",
+            "The sky is",
+            "--model",
+            "gemma-3-270m",
+            "--backend",
+            "llamacpp",
+            "--max-tokens",
+            "3",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["usage"]["completion_tokens"] == 3 and data["finish_reason"] == "length"

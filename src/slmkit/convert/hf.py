@@ -12,8 +12,8 @@ plain one: the ONNX, OpenVINO and MLX targets start from it.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,7 @@ def _precision(options: dict[str, Any]) -> str:
     if unknown:
         raise InvalidRequest(
             f"convert --to hf takes only --precision ({', '.join(PRECISIONS)}); "
-            f"got {', '.join(unknown)}",
+            f"got {', '.join('--' + name.replace('_', '-') for name in unknown)}",
             field=unknown[0],
         )
     value = str(options.get("precision") or _DEFAULT_PRECISION).lower()
@@ -78,19 +78,24 @@ def _quiet() -> Iterator[None]:
     """No tqdm bars or warnings from transformers: the caller shows progress by step."""
     from transformers.utils import logging
 
+    gguf_utils: Any = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
+
     logging.disable_progress_bar()
     verbosity = logging.get_verbosity()
     logging.set_verbosity_error()
-    previous = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"  # the GGUF reader uses tqdm directly
+    bar = getattr(gguf_utils, "tqdm", None)
+    if bar is not None:  # the GGUF reader uses tqdm directly, past transformers' switch
+        gguf_utils.tqdm = _no_bar
     try:
         yield
     finally:
         logging.set_verbosity(verbosity)
-        if previous is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = previous
+        if bar is not None:
+            gguf_utils.tqdm = bar
+
+
+def _no_bar(iterable: Any, *args: Any, **kwargs: Any) -> Any:
+    return iterable
 
 
 def _from_gguf(source: Source, out: Path, dtype: torch.dtype) -> None:

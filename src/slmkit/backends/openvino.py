@@ -1,0 +1,411 @@
+"""OpenVINO GenAI: OpenVINO IR folders on Intel CPUs, GPUs and NPUs.
+
+Token ids go in and come out, so the core's template, stop-sequence and length policy
+applies unchanged: ``LLMPipeline.generate`` gets the prompt ids as a tensor (its own chat
+template never runs) and a streamer that hands each generated id to the caller. The
+pipeline call blocks, so it runs in a worker thread (it releases the GIL while it
+computes); closing the token iterator makes the streamer answer ``STOP`` and waits for
+the pipeline to return, so the model is free again before the lock is released.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import random
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..catalog import HubArtifact, hfcache
+from ..errors import BackendUnavailable, InvalidModelFile, ModelNotFound
+from ..probe import physical_cores
+from .base import Backend, ModelRef, TokenEngine
+
+if TYPE_CHECKING:
+    from ..params import GenerationParams
+
+__all__ = ["OpenVINOBackend", "OpenVINOEngine", "OpenVINOOptions"]
+
+MODEL_FILE = "openvino_model.xml"
+TOKENIZER_FILES = ("openvino_tokenizer.xml", "openvino_detokenizer.xml")
+DEVICES = ("CPU", "GPU", "NPU", "AUTO")
+
+
+class OpenVINOOptions(BaseModel):
+    """Options for backend="openvino"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context_length: int | None = Field(
+        None, ge=16, description="Context window; default: the catalog's, else the model's."
+    )
+    device: str | None = Field(
+        None,
+        description="CPU, GPU, NPU or AUTO (or an indexed one such as GPU.1); "
+        "default: GPU when OpenVINO sees one, else CPU.",
+    )
+    num_threads: int | None = Field(
+        None, ge=1, description="CPU inference threads; default: physical cores."
+    )
+    weight_format: Literal["int4", "int8", "fp16"] = Field(
+        "int4", description="Which converted variant of a catalog model or GGUF to load."
+    )
+    cache_dir: str | None = Field(
+        None, description="OpenVINO compiled-model cache (speeds up GPU/NPU loads)."
+    )
+    warmup: bool = Field(
+        True,
+        description="Generate one token at load, so the first request does not pay "
+        "OpenVINO's first-inference set-up (seconds on a small CPU).",
+    )
+
+
+class OpenVINOBackend(Backend):
+    name = "openvino"
+    extra = "openvino"
+    packages = (("openvino_genai", "openvino-genai"),)
+    artifact_format = "openvino"
+    description = "OpenVINO GenAI (OpenVINO IR); Intel CPU, GPU and NPU"
+    options_model = OpenVINOOptions
+
+    def load(self, model: ModelRef, options: Mapping[str, Any]) -> OpenVINOEngine:
+        opts = OpenVINOOptions.model_validate(dict(options))
+        folder = resolve_ir(model, opts.weight_format)
+        device = choose_device(opts.device)
+        return OpenVINOEngine(folder, device, _context_length(folder, model, opts), opts)
+
+
+def resolve_ir(model: ModelRef, weight_format: str = "int4") -> Path:
+    """The IR folder for a path, a catalog alias (converted or from the hub), or a hub id."""
+    flags = "" if weight_format == "int4" else f"--weight-format {weight_format}"
+    if model.path is not None:
+        if model.path.is_dir() and (model.path / MODEL_FILE).is_file():
+            return _check_ir(model.path)
+        return _converted(str(model.path), weight_format, flags)
+    spec = model.spec
+    if spec is not None:
+        from ..convert import cached_artifact
+
+        if spec.packaged is not None:
+            cached = cached_artifact(spec.alias, "openvino", weight_format=weight_format)
+            if cached is not None:
+                return _check_ir(cached)
+        if "openvino" in spec.hub:
+            if spec.packaged is not None:
+                found = hfcache.find_cached(spec.hub["openvino"])
+                if found is not None:
+                    return _check_ir(found)
+            else:
+                return _check_ir(hfcache.resolve(spec.hub["openvino"], f"{spec.alias} (OpenVINO)"))
+        if spec.packaged is not None:
+            from ..convert import missing_artifact_error
+
+            raise missing_artifact_error(spec.alias, "openvino", "openvino", flags)
+        raise ModelNotFound(
+            f"{spec.alias} has no OpenVINO IR in the catalog: convert its checkpoint with "
+            f"`slmkit convert PATH --to openvino` and load that folder"
+        )
+    if "/" in model.name:
+        return _check_ir(hfcache.resolve(HubArtifact(model.name), model.name))
+    raise ModelNotFound(
+        f"unknown model {model.name!r}: use a catalog alias (slmkit models), an OpenVINO IR "
+        "folder, or a hub repo id (e.g. OpenVINO/Qwen2.5-0.5B-Instruct-int4-ov) in the HF cache"
+    )
+
+
+def _converted(path: str, weight_format: str, flags: str) -> Path:
+    """A GGUF file or checkpoint folder: its converted IR from the cache, if made already."""
+    from ..convert import cached_artifact, missing_artifact_error
+
+    cached = cached_artifact(path, "openvino", weight_format=weight_format)
+    if cached is None:
+        raise missing_artifact_error(path, "openvino", "openvino", flags)
+    return _check_ir(cached)
+
+
+def _check_ir(folder: Path) -> Path:
+    if not (folder / MODEL_FILE).is_file():
+        raise InvalidModelFile(
+            f"{folder} is not an OpenVINO IR folder (no {MODEL_FILE}); export one with "
+            "`slmkit convert MODEL --to openvino` or optimum-cli export openvino"
+        )
+    missing = [name for name in TOKENIZER_FILES if not (folder / name).is_file()]
+    if missing:
+        raise InvalidModelFile(
+            f"{folder} has no {' or '.join(missing)}: slmkit needs OpenVINO's own tokenizer; "
+            f"make it with `convert_tokenizer {folder} --with-detokenizer -o {folder}` "
+            "(pip install openvino-tokenizers)"
+        )
+    return folder
+
+
+def available_devices() -> list[str]:
+    """The devices OpenVINO can see here, e.g. ["CPU", "GPU.0", "GPU.1"]."""
+    import openvino
+
+    return list(openvino.Core().available_devices)
+
+
+def choose_device(wanted: str | None) -> str:
+    """The explicit device if present (an absent one is an error), else GPU when seen, else CPU."""
+    present = available_devices()
+    if wanted is None:
+        return "GPU" if any(d.split(".")[0] == "GPU" for d in present) else "CPU"
+    device = wanted.strip().upper()
+    if device == "AUTO" or device.startswith(("AUTO:", "HETERO:", "MULTI:")):
+        return device
+    if device.split(".")[0] not in DEVICES:
+        raise BackendUnavailable(
+            f"backend 'openvino' has no device {wanted!r}; use one of: {', '.join(DEVICES)}"
+        )
+    if device in present or ("." not in device and any(d.split(".")[0] == device for d in present)):
+        return device
+    raise BackendUnavailable(
+        f"backend 'openvino': device {device} is not present on this machine (OpenVINO sees "
+        f"{', '.join(present) or 'no device'}); pass device='CPU' or leave device unset"
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _context_length(folder: Path, model: ModelRef, opts: OpenVINOOptions) -> int:
+    if opts.context_length is not None:
+        return opts.context_length
+    trained = int(_read_json(folder / "config.json").get("max_position_embeddings") or 0)
+    default = model.spec.default_context if model.spec else 4096
+    return min(default, trained) if trained else default
+
+
+def _chat_template(folder: Path, tokenizer: Any) -> str | None:
+    """The model's own template: chat_template.jinja, tokenizer_config.json, else the IR's."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8") or None
+    template = _read_json(folder / "tokenizer_config.json").get("chat_template")
+    if isinstance(template, str) and template:
+        return template
+    try:
+        original = tokenizer.get_original_chat_template()
+    except Exception:  # older openvino-genai: no such getter
+        original = tokenizer.chat_template
+    return original or None
+
+
+_DONE = object()
+
+
+class _Handoff:
+    """Token ids from the pipeline's thread to the consumer, one in flight at most.
+
+    The producer waits for room, so a slow or departed consumer never lets OpenVINO run
+    ahead; once the consumer stops, ``put`` returns False and the streamer answers STOP.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self.stopped = threading.Event()
+
+    def put(self, item: Any) -> bool:
+        while not self.stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self) -> Any:
+        return self._queue.get()
+
+
+def _token_streamer(handoff: _Handoff) -> Any:
+    """A StreamerBase that feeds ``handoff`` (the class is built on first use: heavy import)."""
+    global _STREAMER
+    if _STREAMER is None:
+        import openvino_genai
+
+        running = openvino_genai.StreamingStatus.RUNNING
+        stopped = openvino_genai.StreamingStatus.STOP
+
+        class TokenStreamer(openvino_genai.StreamerBase):  # type: ignore[misc]
+            def __init__(self, handoff: _Handoff) -> None:
+                super().__init__()
+                self._put = handoff.put
+
+            def write(self, token: Any) -> Any:
+                ids = (token,) if isinstance(token, int) else token
+                for one in ids:
+                    if not self._put(int(one)):
+                        return stopped
+                return running
+
+            def end(self) -> None:
+                pass
+
+        _STREAMER = TokenStreamer
+    return _STREAMER(handoff)
+
+
+_STREAMER: Any = None
+
+
+class OpenVINOEngine(TokenEngine):
+    """One LLMPipeline and its tokenizer.
+
+    ``info_extra["openvino"]`` (seen as ``LLM.info.extra``) holds the load time and
+    OpenVINO's own figures for the last generation (TTFT, TPOT, throughput, inference
+    duration in ms; input and generated tokens), updated after every generation.
+    """
+
+    def __init__(self, folder: Path, device: str, context_length: int, opts: OpenVINOOptions):
+        import openvino_genai
+
+        properties: dict[str, Any] = {}
+        if device == "CPU":
+            properties["INFERENCE_NUM_THREADS"] = opts.num_threads or physical_cores()
+        if opts.cache_dir:
+            properties["CACHE_DIR"] = opts.cache_dir
+        start = perf_counter()
+        try:
+            self._pipe = openvino_genai.LLMPipeline(str(folder), device, **properties)
+        except RuntimeError as exc:
+            raise InvalidModelFile(
+                f"OpenVINO GenAI could not load {folder} on {device} ({_first_line(exc)}); "
+                "the IR may need a newer openvino-genai (pip install -U openvino-genai), or "
+                "try device='CPU'"
+            ) from exc
+        self._metrics: dict[str, Any] = {
+            "load_time_s": 0.0,
+            "device": device,
+            "perf_metrics": {},
+        }
+        self.info_extra: dict[str, object] = {"openvino": self._metrics}
+        self._openvino_genai = openvino_genai
+        tokenizer = self._pipe.get_tokenizer()
+        self._tokenizer = tokenizer
+        self.artifact = str(folder)
+        self.device = device
+        self.context_length = context_length
+        self.chat_template = _chat_template(folder, tokenizer)
+        self.bos_token = _safe(tokenizer.get_bos_token)
+        self.eos_token = _safe(tokenizer.get_eos_token)
+        config = self._pipe.get_generation_config()
+        eos: set[int] = set(config.stop_token_ids)
+        for token in (config.eos_token_id, _safe(tokenizer.get_eos_token_id, -1)):
+            if isinstance(token, int) and token >= 0:
+                eos.add(token)
+        self.eos_token_ids = frozenset(eos)
+        self._stop_ids = set(eos)
+        bos_id = _safe(tokenizer.get_bos_token_id, -1)
+        probe = self.tokenize("a", add_special=True)
+        self.adds_bos = bool(probe) and bos_id >= 0 and probe[0] == bos_id
+        if opts.warmup:
+            self._warm_up(probe)
+        self._metrics["load_time_s"] = perf_counter() - start
+
+    def _warm_up(self, prompt_ids: list[int]) -> None:
+        import numpy as np
+        import openvino
+
+        config = self._openvino_genai.GenerationConfig()
+        config.max_new_tokens = 1
+        self._pipe.generate(openvino.Tensor(np.array([prompt_ids], dtype=np.int64)), config)
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, add_special: bool) -> list[int]:
+        encoded = self._tokenizer.encode(text, add_special_tokens=add_special)
+        return [int(t) for t in encoded.input_ids.data[0]]
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=True))
+
+    def generation_config(self, params: GenerationParams) -> Any:
+        """OpenVINO's GenerationConfig for ``params`` (the core stops; OV only on EOS/length)."""
+        config = self._openvino_genai.GenerationConfig()
+        config.max_new_tokens = params.max_tokens
+        config.stop_token_ids = self._stop_ids
+        config.apply_chat_template = False
+        config.repetition_penalty = params.repetition_penalty
+        if params.greedy:
+            config.do_sample = False
+        else:
+            config.do_sample = True
+            config.temperature = params.temperature
+            config.top_p = params.top_p
+            if params.top_k > 0:
+                config.top_k = params.top_k
+            config.rng_seed = params.seed if params.seed is not None else random.getrandbits(32)
+        return config
+
+    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
+        import numpy as np
+        import openvino
+
+        config = self.generation_config(params)
+        input_ids = openvino.Tensor(np.array([prompt_ids], dtype=np.int64))
+        handoff = _Handoff()
+        streamer = _token_streamer(handoff)
+
+        def run() -> None:
+            try:
+                result = self._pipe.generate(input_ids, config, streamer)
+                self._metrics["perf_metrics"] = _summarise(result.perf_metrics)
+                handoff.put(_DONE)
+            except BaseException as exc:
+                handoff.put(exc)
+
+        worker = threading.Thread(target=run, name="slmkit-openvino", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = handoff.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            handoff.stopped.set()
+            worker.join()
+
+    def close(self) -> None:
+        self._pipe = None
+
+
+def _summarise(metrics: Any) -> dict[str, float]:
+    """OpenVINO's PerfMetrics as plain numbers (milliseconds, tokens, tokens/s)."""
+    return {
+        "ttft_ms": float(metrics.get_ttft().mean),
+        "tpot_ms": float(metrics.get_tpot().mean),
+        "throughput_tokens_per_s": float(metrics.get_throughput().mean),
+        "generate_ms": float(metrics.get_generate_duration().mean),
+        "inference_ms": float(metrics.get_inference_duration().mean),
+        "tokenization_ms": float(metrics.get_tokenization_duration().mean),
+        "detokenization_ms": float(metrics.get_detokenization_duration().mean),
+        "input_tokens": float(metrics.get_num_input_tokens()),
+        "generated_tokens": float(metrics.get_num_generated_tokens()),
+    }
+
+
+def _safe(getter: Any, default: Any = "") -> Any:
+    try:
+        return getter()
+    except Exception:  # a tokenizer without that special token raises
+        return default
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,308 @@
+"""Hugging Face transformers: checkpoint folders, hub ids in the HF cache, converted GGUFs.
+
+Generation is a plain decode loop over the model's KV cache, one forward pass per
+token, so each token streams as soon as it exists and closing the stream stops the
+work at once. Sampling uses transformers' own logits processors, so temperature,
+top_k, top_p and repetition_penalty mean what they mean in ``model.generate``.
+"""
+
+# transformers' public functions are partly unannotated.
+# mypy: disallow-untyped-calls=False
+from __future__ import annotations
+
+import importlib.util
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..catalog import HubArtifact, hfcache
+from ..errors import (
+    BackendUnavailable,
+    InvalidModelFile,
+    ModelNotFound,
+    UnsupportedFeature,
+)
+from .base import Backend, ModelRef, TokenEngine
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..params import GenerationParams
+
+__all__ = ["TransformersBackend", "TransformersEngine", "TransformersOptions"]
+
+_DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+class TransformersOptions(BaseModel):
+    """Options for backend="transformers"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context_length: int | None = Field(
+        None, ge=16, description="Context window; default: the catalog's, capped by the model's."
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="auto picks cuda, then mps, then cpu."
+    )
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto", description="auto: float32 on CPU, bfloat16 (else float16) on GPU."
+    )
+    device_map: str | None = Field(
+        None, description='Passed to from_pretrained; default "auto" on CUDA with accelerate.'
+    )
+    quantization: Literal["8bit", "4bit"] | None = Field(
+        None, description="bitsandbytes weight quantization; CUDA only."
+    )
+    trust_remote_code: bool = Field(False, description="Run model code shipped with the repo.")
+    use_fast: bool = Field(True, description="Use the Rust (tokenizers) tokenizer.")
+    add_special_tokens: bool = Field(
+        True, description="Let the tokenizer add BOS/EOS to prompts as the model wants."
+    )
+    n_threads: int | None = Field(None, ge=1, description="torch CPU threads (process-wide).")
+
+
+class TransformersBackend(Backend):
+    name = "transformers"
+    extra = "transformers"
+    packages = (("transformers", "transformers"), ("torch", "torch"))
+    artifact_format = "hf"
+    description = "Hugging Face transformers (PyTorch); CPU, CUDA, MPS, bitsandbytes 8/4-bit"
+    options_model = TransformersOptions
+
+    def load(self, model: ModelRef, options: Mapping[str, Any]) -> TransformersEngine:
+        opts = TransformersOptions.model_validate(dict(options))
+        device = _pick_device(opts.device)
+        if opts.quantization is not None:
+            _check_quantization(opts.quantization, device)
+        folder = resolve_checkpoint(model)
+        default_ctx = model.spec.default_context if model.spec else 4096
+        return TransformersEngine(folder, device, default_ctx, opts)
+
+
+def resolve_checkpoint(model: ModelRef) -> Path:
+    """A checkpoint folder for a path, a catalog alias, a .gguf file, or a hub id."""
+    from ..convert import convert
+
+    if model.path is not None:
+        if model.path.is_dir():
+            if not (model.path / "config.json").is_file():
+                raise ModelNotFound(
+                    f"{model.path} is not a transformers checkpoint (no config.json); "
+                    "pass a checkpoint folder, a .gguf file or a catalog alias"
+                )
+            return model.path
+        if model.path.suffix == ".gguf":
+            return convert(str(model.path), to="hf")
+        raise ModelNotFound(f"{model.path} is neither a checkpoint folder nor a .gguf file")
+    spec = model.spec
+    if spec is not None:
+        if spec.packaged is not None:
+            # The offline GGUF, converted once: the same weights every local backend runs.
+            return convert(spec.alias, to="hf")
+        if "hf" in spec.hub:
+            return hfcache.resolve(spec.hub["hf"], f"{spec.alias} (transformers checkpoint)")
+        raise ModelNotFound(f"{spec.alias} has no transformers checkpoint; try another backend")
+    if "/" in model.name:
+        return hfcache.resolve(HubArtifact(model.name), model.name)
+    raise ModelNotFound(
+        f"unknown model {model.name!r}: use a catalog alias (slmkit models), a checkpoint "
+        "folder, a .gguf file, or a hub repo id in the Hugging Face cache"
+    )
+
+
+def _pick_device(wanted: str) -> str:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if wanted == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if wanted == "cuda" and not cuda:
+        build = "a CPU-only build" if torch.version.cuda is None else "no visible GPU"
+        raise BackendUnavailable(
+            f"backend 'transformers' device='cuda': torch {torch.__version__} has {build}; "
+            "install a CUDA build of torch (docs/backends/transformers.md) or use device='cpu'"
+        )
+    if wanted == "mps" and not mps:
+        raise BackendUnavailable(
+            "backend 'transformers' device='mps': Apple Metal is not available here; "
+            "use device='cpu'"
+        )
+    return wanted
+
+
+def _check_quantization(mode: str, device: str) -> None:
+    if device != "cuda":
+        raise UnsupportedFeature(
+            f"backend 'transformers' option quantization={mode!r} needs a CUDA GPU "
+            f"(bitsandbytes); the device here is {device!r}. Leave quantization unset, or use "
+            "backend='llamacpp', 'onnx' or 'openvino' for quantized CPU inference"
+        )
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise BackendUnavailable(
+            f"backend 'transformers' option quantization={mode!r} needs bitsandbytes, "
+            "which is not installed: pip install bitsandbytes"
+        )
+
+
+def _torch_dtype(name: str, device: str) -> torch.dtype:
+    import torch
+
+    if name != "auto":
+        return getattr(torch, name)  # type: ignore[no-any-return]
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32  # CPU: fastest without AMX, and exact to the checkpoint
+
+
+class TransformersEngine(TokenEngine):
+    def __init__(
+        self, folder: Path, device: str, default_ctx: int, opts: TransformersOptions
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging
+
+        logging.disable_progress_bar()
+        if opts.n_threads is not None:
+            torch.set_num_threads(opts.n_threads)
+        dtype = _torch_dtype(opts.dtype, device)
+        kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": opts.trust_remote_code}
+        device_map = opts.device_map
+        if device_map is None and device == "cuda" and importlib.util.find_spec("accelerate"):
+            device_map = "auto"
+        if device_map is not None:
+            kwargs["device_map"] = device_map
+        if opts.quantization is not None:
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_8bit=opts.quantization == "8bit",
+                load_in_4bit=opts.quantization == "4bit",
+                bnb_4bit_compute_dtype=dtype,
+            )
+        try:
+            self._tokenizer: Any = AutoTokenizer.from_pretrained(
+                folder, use_fast=opts.use_fast, trust_remote_code=opts.trust_remote_code
+            )
+            model: Any = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+        except (OSError, ValueError, KeyError) as exc:
+            raise InvalidModelFile(
+                f"transformers could not load {folder} ({type(exc).__name__}: {exc}); "
+                "check the folder, upgrade transformers, or pass trust_remote_code=True for "
+                "models that ship their own code"
+            ) from exc
+        if device_map is None and opts.quantization is None:
+            model = model.to(device)
+        self._model: Any = model.eval()
+        self._torch_device = next(model.parameters()).device
+        self.artifact = str(folder)
+        self.device = self._torch_device.type
+        self.dtype = str(dtype).removeprefix("torch.")
+        max_positions = getattr(model.config, "max_position_embeddings", None) or default_ctx
+        self.context_length = opts.context_length or min(default_ctx, max_positions)
+        self._setup_tokens(opts.add_special_tokens)
+
+    def _setup_tokens(self, add_special_tokens: bool) -> None:
+        tok = self._tokenizer
+        template = tok.chat_template
+        if isinstance(template, dict):  # several named templates: the default one
+            template = template.get("default") or next(iter(template.values()), None)
+        self.chat_template = template or None
+        self._add_special = add_special_tokens
+        self.bos_token = tok.bos_token or ""
+        self.eos_token = tok.eos_token or ""
+        with_special = tok("a", add_special_tokens=True)["input_ids"]
+        plain = tok("a", add_special_tokens=False)["input_ids"]
+        self.adds_bos = add_special_tokens and (
+            tok.bos_token_id is not None
+            and len(with_special) > len(plain)
+            and with_special[0] == tok.bos_token_id
+        )
+        eos: set[int] = set()
+        for source in (self._model.generation_config.eos_token_id, tok.eos_token_id):
+            for value in source if isinstance(source, list) else [source]:
+                if isinstance(value, int):
+                    eos.add(value)
+        self.eos_token_ids = frozenset(eos)
+
+    def tokenize(self, text: str, *, add_special: bool) -> list[int]:
+        ids = self._tokenizer(
+            text,
+            add_special_tokens=add_special and self._add_special,
+            split_special_tokens=not add_special,
+        )["input_ids"]
+        return list(ids)
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=True))
+
+    def check_params(self, params: GenerationParams) -> None:
+        """Every GenerationParams field maps onto transformers; nothing to refuse."""
+
+    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
+        import torch
+        from transformers import DynamicCache
+
+        model = self._model
+        device = self._torch_device
+        processors = _logits_processors(params)
+        generator = None
+        if not params.greedy:
+            generator = torch.Generator(device=device)
+            generator.manual_seed(
+                params.seed if params.seed is not None else random.getrandbits(32)
+            )
+        seen = torch.tensor([prompt_ids], dtype=torch.long, device=device)
+        step_ids = seen
+        cache = DynamicCache(config=model.config)
+        while True:
+            with torch.inference_mode():
+                out = model(
+                    input_ids=step_ids, past_key_values=cache, use_cache=True, logits_to_keep=1
+                )
+                scores = out.logits[:, -1, :].float()
+                if processors:
+                    scores = processors(seen, scores)
+                if generator is None:
+                    token = scores.argmax(dim=-1, keepdim=True)
+                else:
+                    probs = torch.softmax(scores, dim=-1)
+                    token = torch.multinomial(probs, 1, generator=generator)
+                if params.repetition_penalty != 1.0:
+                    seen = torch.cat([seen, token], dim=-1)
+            step_ids = token
+            yield int(token.item())
+
+    def close(self) -> None:
+        self._model = None
+        self._tokenizer = None
+
+
+def _logits_processors(params: GenerationParams) -> Any:
+    """transformers' own processors, in model.generate's order; empty for plain greedy."""
+    from transformers import (
+        LogitsProcessorList,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    processors = LogitsProcessorList()
+    if params.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
+    if not params.greedy:
+        if params.temperature != 1.0:
+            processors.append(TemperatureLogitsWarper(params.temperature))
+        if params.top_k > 0:
+            processors.append(TopKLogitsWarper(params.top_k))
+        if params.top_p < 1.0:
+            processors.append(TopPLogitsWarper(params.top_p))
+    return processors
