@@ -63,6 +63,22 @@ def llamacpp(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON)
+def onnx(session: nox.Session) -> None:
+    """Converter and runtime: makes the ONNX artifacts (cached) and runs them."""
+    session.install(TORCH)  # first, so no resolver ever pulls a CUDA build
+    session.install("-e", ".[onnx-convert,llamacpp,default-model,test-models]", "pytest>=8")
+    contract(session, "onnx", "tests/backends/test_onnx.py")
+
+
+@nox.session(python=MAIN_PYTHON)
+def onnx_runtime_only(session: nox.Session) -> None:
+    """`pip install "slmkit[onnx]"` alone (no torch, no transformers) runs the cached artifacts."""
+    session.install("-e", ".[onnx,llamacpp,default-model,test-models]", "pytest>=8")
+    session.run("python", "-c", "import importlib.util as u; assert not u.find_spec('torch')")
+    contract(session, "onnx", "tests/backends/test_onnx.py")
+
+
+@nox.session(python=MAIN_PYTHON)
 def openvino(session: nox.Session) -> None:
     """OpenVINO GenAI. Converting the offline GGUFs needs convert --to hf (transformers);
     convert --to openvino builds its own exporter virtualenv under the slmkit cache."""
@@ -71,6 +87,18 @@ def openvino(session: nox.Session) -> None:
         "-e", ".[openvino,transformers,llamacpp,default-model,test-models]", "pytest>=8"
     )
     contract(session, "openvino", "tests/backends/test_openvino.py")
+
+
+@nox.session(python=MAIN_PYTHON)
+def hosted(session: nox.Session) -> None:
+    """openai, azure, nim, github against llama-cpp-python's server and a fault server,
+    all on 127.0.0.1 (tests/hosted refuses any other connection)."""
+    session.install(
+        "-e", ".[hosted,llamacpp,default-model]", "llama-cpp-python[server]", "pytest>=8"
+    )
+    session.run(
+        "pytest", "tests/hosted", "tests/backends/test_hosted_retry.py", "-q", *session.posargs
+    )
 
 
 @nox.session(python=MAIN_PYTHON)

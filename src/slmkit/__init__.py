@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from ._api import achat, agenerate, astream, chat, close_all, generate, load, stream
     from ._llm import LLM
     from .params import GenerationParams
+    from .probe import HardwareReport, probe
+    from .ranking import Ranked, rank_backends
     from .registry import BackendStatus
 
 __version__ = "0.1.0"
@@ -30,8 +32,10 @@ __all__ = [
     "Chunk",
     "Completion",
     "GenerationParams",
+    "HardwareReport",
     "Message",
     "ModelInfo",
+    "Ranked",
     "SlmkitError",
     "Timings",
     "Usage",
@@ -48,6 +52,8 @@ __all__ = [
     "list_backends",
     "load",
     "models",
+    "probe",
+    "rank_backends",
     "stream",
 ]
 
@@ -63,6 +69,10 @@ _LAZY = {
     "LLM": "._llm",
     "GenerationParams": ".params",
     "BackendStatus": ".registry",
+    "probe": ".probe",
+    "HardwareReport": ".probe",
+    "rank_backends": ".ranking",
+    "Ranked": ".ranking",
 }
 
 

@@ -18,8 +18,6 @@ from .types import Chunk, Completion, Message, ModelInfo
 __all__ = ["achat", "agenerate", "chat", "generate", "load", "model_ref", "stream"]
 
 _PARAM_NAMES = frozenset(GenerationParams.model_fields)
-#: Tried in this order by backend="auto" until the hardware probe ranks them.
-AUTO_ORDER = ("llamacpp", "onnx", "openvino", "transformers", "mlx")
 
 
 def model_ref(name: str) -> ModelRef:
@@ -104,31 +102,33 @@ def _load_auto(
     defaults: GenerationParams,
     chat_template: str | None,
 ) -> LLM:
-    """Try the usable local backends in order; say which one won and why."""
-    skipped: list[str] = []
+    """Load the best-ranked usable local backend (slmkit.ranking); on a load failure fall
+    back to the next one, and say which one won, why, and what was passed over."""
+    from .probe import probe
+    from .ranking import rank_backends
+
+    ranking = rank_backends(probe(), ref)
+    failed: list[str] = []
     failures: list[Exception] = []
-    for name in AUTO_ORDER:
-        if name not in registry.backend_names():
+    for entry in ranking:
+        if not entry.usable:
             continue
-        cls = registry.get_backend(name)
-        availability = cls.check()
-        if not availability.usable:
-            skipped.append(f"{name}: {availability.reason}")
-            continue
-        options = {**options_for(name), **extra}
+        cls = registry.get_backend(entry.name)
+        options = {**options_for(entry.name), **extra}
+        reason = f"auto: {entry.reason}"
+        if failed:
+            reason += "; fell back past " + "; ".join(failed)
         try:
-            reason = "auto: first usable local backend"
-            if skipped:
-                reason += " (skipped " + "; ".join(skipped) + ")"
             return _load_with(cls, ref, options, defaults, chat_template, reason)
         except (BackendError, ModelError) as exc:
-            skipped.append(f"{name}: {exc}")
+            failed.append(f"{entry.name} ({type(exc).__name__}: {exc})")
             failures.append(exc)
     if failures:
         raise failures[0]
+    unusable = [f"{r.name}: {r.reason}" for r in ranking if not r.usable]
     raise BackendUnavailable(
         "backend='auto' found no usable local backend: "
-        + ("; ".join(skipped) or "none installed")
+        + ("; ".join(unusable) or "none installed")
         + '. Install one, e.g. pip install "slmkit[llamacpp]", or name a hosted backend'
     )
 

@@ -7,10 +7,12 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import SlmkitError
@@ -41,8 +43,10 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SlmkitError as exc:
+            # escaped: messages hold install commands like pip install "slmkit[onnx]",
+            # whose [onnx] rich would take for markup and drop
             err.print(
-                f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False, markup=True
+                f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False
             )
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
@@ -238,6 +242,164 @@ def _spec_json(spec: Any) -> dict[str, Any]:
     data = asdict(spec)
     data.pop("chat_template", None)
     return data
+
+
+@app.command()
+@friendly_errors
+def probe(
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Also ask OpenVINO for its devices (imports it).")
+    ] = False,
+) -> None:
+    """Show this machine's hardware and the backend ranking that backend="auto" uses."""
+    from .probe import probe as read_hardware
+    from .ranking import rank_backends
+
+    report = read_hardware(deep=deep)
+    ranking = rank_backends(report, model)
+    if as_json:
+        data = {"hardware": report.to_dict(), "ranking": [asdict(r) for r in ranking]}
+        out.print_json(json.dumps(data))
+        return
+    out.print(_hardware_table(report))
+    table = Table("#", "backend", "usable", "score", "why", title="backend ranking for auto")
+    for place, r in enumerate(ranking, 1):
+        usable = "[green]yes[/]" if r.usable else "[red]no[/]"
+        score = f"{r.score:.1f} tok/s" if r.source == "measured" else f"{r.score:g}"
+        table.add_row(str(place), r.name, usable, score, r.reason)
+    out.print(table)
+
+
+def _hardware_table(report: Any) -> Table:
+    gib = 2**30
+    table = Table("", "", title="hardware", show_header=False)
+    table.add_row("OS", f"{report.os} {report.os_release} ({report.arch})")
+    table.add_row("CPU", report.cpu_model or "?")
+    table.add_row("vector extensions", ", ".join(report.vector_extensions) or "none found")
+    table.add_row("cores", f"{report.physical_cores} physical, {report.logical_cores} logical")
+    if report.memory_total_bytes:
+        available = report.memory_available_bytes
+        text = f"{report.memory_total_bytes / gib:.1f} GiB total"
+        if available is not None:
+            text += f", {available / gib:.1f} GiB available"
+        table.add_row("memory", text)
+    for gpu in report.gpus:
+        memory = f", {gpu.memory_bytes / gib:.0f} GiB" if gpu.memory_bytes else ""
+        driver = f", driver {gpu.driver}" if gpu.driver else ""
+        table.add_row(f"{gpu.api} device", f"{gpu.name}{memory}{driver}")
+    if not report.gpus:
+        table.add_row("accelerators", "none found")
+    flags = [
+        name for name in ("apple_silicon", "metal", "rocm", "directml") if getattr(report, name)
+    ]
+    if flags:
+        table.add_row("platform", ", ".join(flags))
+    if report.openvino_devices:
+        table.add_row("OpenVINO devices", ", ".join(report.openvino_devices))
+    if report.builds:
+        builds = ", ".join(f"{k}: {v}" for k, v in sorted(report.builds.items()))
+        table.add_row("runtime builds", builds)
+    for note in report.notes:
+        table.add_row("note", note)
+    table.add_row("fingerprint", report.fingerprint())
+    return table
+
+
+@app.command()
+@friendly_errors
+def bench(
+    model: ModelOpt = None,
+    backends: Annotated[
+        str | None, typer.Option("--backends", help="Comma-separated; default: all usable local.")
+    ] = None,
+    repeats: Annotated[int, typer.Option("--repeats", "-n", min=1, help="Measured runs.")] = 3,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=2, help="New tokens a run.")] = 128,
+    budget: Annotated[
+        float, typer.Option("--budget", min=1, help="Seconds of runs per backend before stopping.")
+    ] = 60.0,
+    as_json: JsonOpt = False,
+    plot_file: Annotated[
+        str | None, typer.Option("--plot", help="Write a PNG chart (needs matplotlib).")
+    ] = None,
+    save: Annotated[
+        str | None, typer.Option("--save", help="Also write the JSON report to this file.")
+    ] = None,
+    autotune: Annotated[
+        bool, typer.Option("--autotune", help="Store the measured ranking for backend='auto'.")
+    ] = False,
+    overhead: Annotated[
+        bool,
+        typer.Option("--overhead", help="Also time slmkit against the runtime called directly."),
+    ] = False,
+) -> None:
+    """Same prompt on every usable local backend, each in its own process: load, TTFT,
+    prefill and decode tok/s, peak RSS (medians over repeats)."""
+    from . import bench as bench_module
+
+    names = [b.strip() for b in backends.split(",") if b.strip()] if backends else None
+    progress = None if as_json else (lambda line: err.print(f"[dim]{line}[/]"))
+    report = bench_module.run_bench(
+        model,
+        names,
+        repeats=repeats,
+        max_tokens=max_tokens,
+        overhead=overhead,
+        budget_s=budget,
+        progress=progress,
+    )
+    if autotune:
+        stored = bench_module.autotune(report)
+        report["autotune_file"] = str(stored)
+    if plot_file:
+        report["plot_file"] = str(bench_module.plot(report, plot_file))
+    if save:
+        Path(save).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    wide = out if out.is_terminal else Console(width=120)  # files and pipes: no wrapping
+    wide.print(_bench_table(report))
+    for name in ("autotune_file", "plot_file"):
+        if name in report:
+            err.print(f"{name.replace('_', ' ')}: {report[name]}")
+
+
+def _bench_table(report: dict[str, Any]) -> Table:
+    bandwidth = report["memory_bandwidth_bytes_s"] / 1e9
+    title = (
+        f"slmkit bench: {report['model']}, up to {report['settings']['max_tokens']} new tokens, "
+        f"medians; memory {bandwidth:.1f} GB/s"
+    )
+    columns = ["backend", "load s", "TTFT ms", "prefill tok/s", "tokens", "decode tok/s"]
+    columns += ["of limit"]
+    columns += ["peak RSS MB", "slmkit/direct"]
+    if report.get("busy"):
+        title += (
+            f"\n[yellow]machine busy (load {max(report['load_average']):.1f}): figures skewed[/]"
+        )
+    table = Table(*columns, title=title)
+    for r in report["results"]:
+        if "error" in r:
+            table.add_row(r["backend"], f"[red]{r['error']}[/]", *[""] * (len(columns) - 2))
+            continue
+        fraction = r.get("decode_fraction")
+        ratio = r.get("overhead_ratio")
+        table.add_row(
+            r["backend"]
+            + (" *" if r["backend"] == report["fastest"] else "")
+            + (" (partial: timeout)" if "note" in r else ""),
+            f"{r['load_s']:.2f}",
+            f"{1000 * r['ttft_s']:.0f}",
+            f"{r['prefill_tok_s']:.0f}" if r.get("prefill_tok_s") else "",
+            str(r.get("completion_tokens", "")),
+            f"{r['decode_tok_s']:.1f}" if r.get("decode_tok_s") else "",
+            f"{100 * fraction:.0f}%" if fraction else "",
+            f"{r['peak_rss_bytes'] / 1e6:.0f}" if r.get("peak_rss_bytes") else "",
+            f"{ratio:.3f}" if ratio else ("n/a" if "overhead_error" in r else ""),
+        )
+    return table
 
 
 def main() -> None:

@@ -195,3 +195,13 @@ def test_backends_listing_says_cpu_on_linux() -> None:
     row = next(s for s in registry.backend_statuses() if s.name == "mlx")
     assert row.usable
     assert "CPU" in row.reason
+
+
+def test_direct_decode_gives_mlx_lm_s_own_greedy_tokens(llm: LLM) -> None:
+    from slmkit.backends.mlx import direct_decode
+
+    engine = llm._engine
+    prompt_ids = engine.tokenize(PROMPT, add_special=True)  # type: ignore[attr-defined]
+    tokens = list(direct_decode(engine, prompt_ids, 5))  # type: ignore[arg-type]
+    assert len(tokens) == 5
+    assert engine.decode(tokens) == llm.generate(PROMPT, max_tokens=5).text  # type: ignore[attr-defined]

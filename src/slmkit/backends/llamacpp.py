@@ -205,3 +205,20 @@ def _quiet(enabled: bool) -> Iterator[None]:
                 os.dup2(fd, 2)
     finally:
         os.close(fd)
+
+
+def direct_decode(engine: LlamaCppEngine, prompt_ids: list[int], n: int) -> Iterator[int]:
+    """llama-cpp-python's own greedy loop on the engine's model, as its docs show: stops at
+    end-of-generation, detokenizes each token. ``slmkit bench --overhead`` times it."""
+    llama = engine._llama
+    llama.reset()  # type: ignore[no-untyped-call]
+    tokens = llama.generate(
+        prompt_ids, temp=0.0, top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0, reset=True
+    )
+    for made, token in enumerate(tokens, 1):
+        if token in engine.eos_token_ids:
+            return
+        llama.detokenize([token])
+        yield token
+        if made >= n:
+            return

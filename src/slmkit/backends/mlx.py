@@ -271,3 +271,19 @@ def _device_name(device: Any) -> str:
     if "gpu" not in str(device).lower():
         return "cpu"
     return "metal" if platform.system() == "Darwin" else "cuda"
+
+
+def direct_decode(engine: MlxEngine, prompt_ids: list[int], n: int) -> Iterator[int]:
+    """mlx-lm's own ``stream_generate`` (greedy) on the engine's model: it stops at EOS and
+    detokenizes each token itself. ``slmkit bench --overhead`` times it against slmkit."""
+    import mlx.core as mx
+    from mlx_lm import stream_generate
+
+    responses = stream_generate(engine._model, engine._tokenizer, mx.array(prompt_ids), n)
+    try:
+        for response in responses:
+            if response.finish_reason == "stop":  # the EOS token, which it does not emit
+                return
+            yield int(response.token)
+    finally:
+        responses.close()

@@ -1,0 +1,115 @@
+"""The OpenAI wire protocol through the official ``openai`` package.
+
+Shared by ``openai`` (any compatible server), ``nim`` and ``github``: they differ only in
+their default endpoint, environment variables and model ids. The SDK's own retries are
+off (``max_retries=0``): slmkit's retry layer is the only one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from ._hosted import Endpoint, Event, HostedBackend, HostedEngine, HostedOptions, chunk_events
+
+__all__ = ["OpenAICompatibleBackend", "OpenAICompatibleEngine"]
+
+#: Sent when the endpoint needs no key: the SDK insists on one, servers ignore it.
+NO_KEY = "no-key-required"
+
+
+class OpenAICompatibleEngine(HostedEngine):
+    """Chat and completions over ``/v1/chat/completions`` and ``/v1/completions``."""
+
+    def __init__(
+        self, backend: HostedBackend, endpoint: Endpoint, model_id: str, options: HostedOptions
+    ) -> None:
+        super().__init__(backend, endpoint, model_id, options)
+        import openai
+
+        self._client: Any = openai.OpenAI(
+            api_key=endpoint.api_key or NO_KEY,
+            base_url=endpoint.url,
+            timeout=openai.Timeout(self.read_timeout, connect=options.connect_timeout),
+            max_retries=0,
+        )
+
+    def open_chat(self, messages: list[dict[str, str]], params: Any) -> Any:
+        return self._client.chat.completions.create(
+            model=self.model_id,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body=self.extensions(params) or None,
+            **self.sampling(params),
+        )
+
+    def open_completion(self, prompt: str, params: Any) -> Any:
+        return self._client.completions.create(
+            model=self.model_id,
+            prompt=prompt,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body=self.extensions(params) or None,
+            **self.sampling(params),
+        )
+
+    def events(self, stream: Any) -> Iterator[Event]:
+        return chunk_events(stream, _text_of)
+
+    def describe(self, exc: Exception) -> tuple[str, int | None, str, Mapping[str, str] | None]:
+        import openai
+
+        if isinstance(exc, openai.APITimeoutError):
+            return "timeout", None, str(exc), None
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__
+            return "connection", None, f"{type(cause or exc).__name__}: {cause or exc}", None
+        if isinstance(exc, openai.APIStatusError):
+            return (
+                "status",
+                exc.status_code,
+                _server_message(exc.body, exc.message),
+                exc.response.headers,
+            )
+        name = type(exc).__name__
+        if "Timeout" in name:
+            return "timeout", None, f"{name}: {exc}", None
+        return "other", None, f"{name}: {exc}", None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _text_of(choice: Any) -> str | None:
+    delta = getattr(choice, "delta", None)  # chat chunks have a delta, completions a text
+    return delta.content if delta is not None else getattr(choice, "text", None)
+
+
+def _server_message(body: object, fallback: str) -> str:
+    """The human part of an error body: OpenAI's {"error": {"message"}}, FastAPI's detail."""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+        for key in ("message", "detail"):
+            if body.get(key):
+                return str(body[key])
+    if isinstance(body, str) and body:
+        return body
+    return fallback
+
+
+class OpenAICompatibleBackend(HostedBackend):
+    """Base for backends that speak the OpenAI protocol."""
+
+    packages = (("openai", "openai"),)
+    #: Whether the server takes top_k / repetition_penalty and /v1/completions.
+    sampling_extensions: ClassVar[bool] = True
+    supports_completion: ClassVar[bool] = True
+
+    @classmethod
+    def engine_class(cls) -> type[HostedEngine]:
+        return OpenAICompatibleEngine

@@ -1,0 +1,436 @@
+"""ONNX Runtime GenAI: GenAI model folders (genai_config.json), on CPU, CUDA or DirectML.
+
+The runtime package is onnxruntime-genai only: no torch, no transformers. Models come
+from a folder, a hub repo in the Hugging Face cache (one subfolder per execution
+provider and precision, picked for this machine), or a catalog alias (the artifact
+``slmkit convert ALIAS --to onnx`` made, or the alias's ONNX repo in the HF cache).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..catalog import HubArtifact, hfcache
+from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
+from ..textstream import Detokenizer
+from .base import Backend, ModelRef, TokenEngine
+
+if TYPE_CHECKING:
+    from ..params import GenerationParams
+
+__all__ = [
+    "OnnxBackend",
+    "OnnxEngine",
+    "OnnxOptions",
+    "available_providers",
+    "default_provider",
+    "pick_variant",
+]
+
+Provider = Literal["cpu", "cuda", "dml"]
+#: Best first: what "auto" picks among the providers this machine has.
+PROVIDER_PREFERENCE: tuple[Provider, ...] = ("cuda", "dml", "cpu")
+GENAI_CONFIG = "genai_config.json"
+_PROVIDER_PACKAGES = {"cuda": "onnxruntime-genai-cuda", "dml": "onnxruntime-genai-directml"}
+
+
+class OnnxOptions(BaseModel):
+    """Options for backend="onnx"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context_length: int | None = Field(
+        None, ge=16, description="Context window; default: the catalog's, capped by the model's."
+    )
+    execution_provider: Literal["auto", "cpu", "cuda", "dml"] = Field(
+        "auto", description="auto: the best this machine has (cuda > dml > cpu)."
+    )
+    precision: Literal["int4", "fp16", "fp32"] = Field(
+        "int4", description="Which converted artifact a catalog alias uses."
+    )
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="intra-op threads; default: ONNX Runtime's own (physical cores), which "
+        "decoded twice as fast here as setting the same number explicitly.",
+    )
+
+
+class OnnxBackend(Backend):
+    name = "onnx"
+    extra = "onnx"
+    packages = (("onnxruntime_genai", "onnxruntime-genai"),)
+    artifact_format = "onnx"
+    description = "ONNX Runtime GenAI (genai_config.json folders); CPU, CUDA, DirectML"
+    options_model = OnnxOptions
+
+    def load(self, model: ModelRef, options: Mapping[str, Any]) -> OnnxEngine:
+        opts = OnnxOptions.model_validate(dict(options))
+        provider = choose_provider(opts.execution_provider)
+        folder = resolve_folder(model, provider, opts.precision)
+        genai = _read_json(folder / GENAI_CONFIG)
+        model_context = int(genai.get("model", {}).get("context_length") or 0)
+        default_ctx = model.spec.default_context if model.spec else 4096
+        context = opts.context_length or (
+            min(default_ctx, model_context) if model_context else default_ctx
+        )
+        if model_context and context > model_context:
+            raise InvalidRequest(
+                f"context_length={context} is more than this model's {model_context}; "
+                f"pass context_length <= {model_context}",
+                field="context_length",
+            )
+        window = _sliding_window(genai)
+        if context < window:
+            raise InvalidRequest(
+                f"context_length={context} is below this model's sliding window ({window}), "
+                f"which ONNX Runtime GenAI needs as a minimum; pass context_length >= {window}",
+                field="context_length",
+            )
+        return OnnxEngine(folder, genai, provider, context, opts.threads)
+
+
+# -- execution providers ----------------------------------------------------------------
+
+
+def available_providers() -> list[Provider]:
+    """Execution providers the installed onnxruntime-genai can use here, best first."""
+    import onnxruntime_genai as og
+
+    found: list[Provider] = []
+    if og.is_cuda_available():
+        found.append("cuda")
+    if og.is_dml_available():
+        found.append("dml")
+    found.append("cpu")
+    return found
+
+
+def default_provider() -> Provider:
+    """What ``execution_provider="auto"`` means on this machine."""
+    return available_providers()[0]
+
+
+def choose_provider(requested: str) -> Provider:
+    """The provider to run on; an explicit one that is not available is an error."""
+    available = available_providers()
+    if requested == "auto":
+        return available[0]
+    if requested not in available:
+        package = _PROVIDER_PACKAGES.get(requested, "onnxruntime-genai")
+        raise BackendUnavailable(
+            f"backend 'onnx': execution_provider={requested!r} is not available here "
+            f"(available: {', '.join(available)}); install {package} on a machine with that "
+            f"device, or pass execution_provider='auto'"
+        )
+    return requested  # type: ignore[return-value]
+
+
+# -- finding the model folder -----------------------------------------------------------
+
+
+def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
+    """The GenAI folder for a path, a catalog alias, or a hub repo id in the HF cache."""
+    if model.path is not None:
+        path = model.path.parent if model.path.name == GENAI_CONFIG else model.path
+        return pick_variant(path, provider, str(model.path))
+    spec = model.spec
+    if spec is not None:
+        from ..convert import cached_artifact, missing_artifact_error
+
+        flags = _convert_flags(provider, precision)
+        if spec.packaged is not None:
+            cached = cached_artifact(
+                spec.alias, "onnx", precision=precision, execution_provider=provider
+            )
+            if cached is not None:
+                return cached
+        hub = spec.hub.get("onnx")
+        if hub is not None:
+            found = hfcache.find_cached(hub)
+            if found is not None or spec.packaged is None:
+                root = found or hfcache.resolve(hub, f"{spec.alias} (ONNX)")
+                return pick_variant(root, provider, hub.repo)
+        if spec.packaged is not None:
+            raise missing_artifact_error(spec.alias, "onnx", "onnx", flags)
+        raise ModelNotFound(
+            f"{spec.alias} has no ONNX model and no offline GGUF to convert: download its "
+            f"checkpoint ({spec.hub.get('hf', HubArtifact('?')).repo}) and run "
+            "`slmkit convert FOLDER --to onnx`, or use another backend (slmkit models)"
+        )
+    if "/" in model.name:
+        root = hfcache.resolve(HubArtifact(model.name), model.name)
+        return pick_variant(root, provider, model.name)
+    raise ModelNotFound(
+        f"unknown model {model.name!r}: use a catalog alias (slmkit models), a folder with "
+        f"{GENAI_CONFIG}, or a hub repo id in the Hugging Face cache"
+    )
+
+
+def _convert_flags(provider: Provider, precision: str) -> str:
+    flags = []
+    if precision != "int4":
+        flags.append(f"--precision {precision}")
+    if provider != default_provider():
+        flags.append(f"--execution-provider {provider}")
+    return " ".join(flags)
+
+
+def pick_variant(root: Path, provider: Provider, what: str) -> Path:
+    """The GenAI folder under ``root`` built for ``provider``.
+
+    ONNX repos on the hub (Phi-3, Phi-3.5, ...) keep one subfolder per provider and
+    precision (``cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4``,
+    ``cuda/cuda-int4-rtn-block-32``, ``directml/...``). Each folder's genai_config.json
+    says which provider it was built for; among those for ``provider``, int4 wins, then
+    the higher accuracy level, then the name.
+    """
+    if (root / GENAI_CONFIG).is_file():
+        return root
+    candidates = sorted(p.parent for p in root.rglob(GENAI_CONFIG))
+    if not candidates:
+        raise ModelNotFound(
+            f"{what} holds no {GENAI_CONFIG}: it is not an ONNX Runtime GenAI model; build one "
+            "with `slmkit convert MODEL --to onnx`"
+        )
+    matching = [c for c in candidates if _built_for(c) == provider]
+    if not matching:
+        found = ", ".join(sorted(f"{c.relative_to(root)} ({_built_for(c)})" for c in candidates))
+        raise ModelNotFound(
+            f"{what} has no variant for execution provider {provider!r} (found: {found}); "
+            "pass execution_provider=... for one of those, or the path of one folder"
+        )
+    return max(matching, key=lambda c: _variant_rank(c.relative_to(root).as_posix()))
+
+
+def _built_for(folder: Path) -> str:
+    """The provider a GenAI folder was built for, from its genai_config.json."""
+    try:
+        decoder = _read_json(folder / GENAI_CONFIG)["model"]["decoder"]
+        options = decoder.get("session_options", {}).get("provider_options", [])
+    except (InvalidModelFile, KeyError, TypeError, AttributeError):
+        return "unknown"
+    names = {name.lower() for entry in options for name in entry}
+    if "cuda" in names:
+        return "cuda"
+    if "dml" in names or "directml" in names:
+        return "dml"
+    return "cpu" if not names else sorted(names)[0]
+
+
+def _variant_rank(name: str) -> tuple[int, int, str]:
+    lowered = name.lower()
+    level = 0
+    if "acc-level-" in lowered:
+        tail = lowered.split("acc-level-", 1)[1]
+        level = int(tail[0]) if tail[:1].isdigit() else 0
+    return ("int4" in lowered, level, lowered)  # type: ignore[return-value]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelNotFound(f"{path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidModelFile(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidModelFile(f"{path} is not a JSON object")
+    return data
+
+
+# -- the engine -------------------------------------------------------------------------
+
+
+class OnnxEngine(TokenEngine):
+    def __init__(
+        self,
+        folder: Path,
+        genai: dict[str, Any],
+        provider: Provider,
+        context: int,
+        threads: int | None,
+    ) -> None:
+        import onnxruntime_genai as og
+
+        self._og = og
+        try:
+            config = og.Config(str(folder))
+            config.clear_providers()
+            if provider != "cpu":
+                config.append_provider(provider)
+            if threads is not None:
+                options = {"intra_op_num_threads": threads}
+                config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
+            self._model = og.Model(config)
+            self._tokenizer = og.Tokenizer(self._model)
+        except Exception as exc:
+            raise InvalidModelFile(
+                f"onnxruntime-genai could not load {folder} on {provider} ({exc}); the folder "
+                "may be for a newer onnxruntime-genai (upgrade it) or another execution "
+                "provider: rebuild it with `slmkit convert MODEL --to onnx --force`"
+            ) from exc
+        self.artifact = str(folder)
+        self.device = provider
+        self.context_length = context
+        #: Gemma 3: ORT GenAI refuses a max_length below its sliding window.
+        self._min_length = min(_sliding_window(genai), context)
+        self._vocab_size = int(genai.get("model", {}).get("vocab_size") or 0)
+        tokenizer_config = _tokenizer_config(folder)
+        self.chat_template = _chat_template(folder, tokenizer_config)
+        self.bos_token = _token_text(tokenizer_config.get("bos_token"))
+        self.eos_token = _token_text(tokenizer_config.get("eos_token"))
+        self._bos_id = self._token_id(self.bos_token)
+        self.adds_bos = _adds_bos(folder, tokenizer_config) and self._bos_id is not None
+        self.eos_token_ids = frozenset(_eos_ids(genai, self._tokenizer))
+
+    def _token_id(self, text: str) -> int | None:
+        if not text:
+            return None
+        ids = self._tokenizer.encode(text)
+        return int(ids[0]) if len(ids) == 1 else None
+
+    def tokenize(self, text: str, *, add_special: bool) -> list[int]:
+        ids = [int(i) for i in self._tokenizer.encode(text)]
+        if add_special and self.adds_bos and (not ids or ids[0] != self._bos_id):
+            ids.insert(0, self._bos_id)  # type: ignore[arg-type]
+        return ids
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return str(self._tokenizer.decode(list(token_ids)))
+
+    def detokenizer(self) -> Detokenizer:
+        return _StreamDetokenizer(self._tokenizer.create_stream())
+
+    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
+        og = self._og
+        generator_params = og.GeneratorParams(self._model)
+        generator_params.set_search_options(**self.search_options(len(prompt_ids), params))
+        generator = og.Generator(self._model, generator_params)
+        try:
+            generator.append_tokens(prompt_ids)
+            while not generator.is_done():
+                generator.generate_next_token()
+                yield int(generator.get_next_tokens()[0])
+        finally:
+            del generator
+
+    def search_options(self, prompt_tokens: int, params: GenerationParams) -> dict[str, Any]:
+        """ORT GenAI search options for one request.
+
+        ``max_length`` counts the prompt in ORT GenAI (slmkit's max_tokens does not); the
+        core stops at max_tokens itself, so this only sizes the KV cache. Every option is
+        set, so defaults baked into genai_config.json (e.g. a repetition penalty from
+        generation_config.json) never leak into a request.
+        """
+        length = max(prompt_tokens + params.max_tokens, self._min_length)
+        return {
+            "max_length": min(length, self.context_length),
+            "min_length": 0,
+            "do_sample": not params.greedy,
+            "temperature": params.temperature if not params.greedy else 1.0,
+            # top_k beyond the vocabulary means "no limit", which ORT GenAI would refuse
+            "top_k": min(params.top_k, self._vocab_size) if self._vocab_size else params.top_k,
+            "top_p": params.top_p,
+            "repetition_penalty": params.repetition_penalty,
+            "random_seed": params.seed if params.seed is not None else -1,
+            "num_beams": 1,
+            "num_return_sequences": 1,
+            "no_repeat_ngram_size": 0,
+        }
+
+    def close(self) -> None:
+        del self._tokenizer
+        del self._model
+
+
+class _StreamDetokenizer:
+    """og's TokenizerStream: holds back incomplete characters, skips special tokens."""
+
+    def __init__(self, stream: Any) -> None:
+        self._decode = stream.decode
+
+    def add(self, token_id: int) -> str:
+        return str(self._decode(token_id))
+
+    def flush(self) -> str:
+        return ""
+
+
+def _sliding_window(genai: dict[str, Any]) -> int:
+    decoder = genai.get("model", {}).get("decoder", {})
+    return int((decoder.get("sliding_window") or {}).get("window_size") or 0)
+
+
+def _tokenizer_config(folder: Path) -> dict[str, Any]:
+    path = folder / "tokenizer_config.json"
+    return _read_json(path) if path.is_file() else {}
+
+
+def _chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | None:
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    template = tokenizer_config.get("chat_template")
+    if isinstance(template, list):  # named templates: the default one
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default")
+    return template if isinstance(template, str) and template else None
+
+
+def _adds_bos(folder: Path, tokenizer_config: dict[str, Any]) -> bool:
+    """Does the model want BOS first? ORT GenAI's tokenizer never adds it by itself.
+
+    tokenizer_config.json's add_bos_token when present (transformers 4), else whether
+    tokenizer.json's post-processor starts a single sequence with a special token
+    (transformers 5 writes only that).
+    """
+    flag = tokenizer_config.get("add_bos_token")
+    if isinstance(flag, bool):
+        return flag
+    processor = _json_member(folder / "tokenizer.json", "post_processor") or {}
+    processors = processor.get("processors", [processor])
+    for step in processors:
+        single = step.get("single") if isinstance(step, dict) else None
+        if single:
+            return "SpecialToken" in single[0]
+    return False
+
+
+def _json_member(path: Path, key: str) -> Any:
+    """One top-level member of a large JSON file (tokenizer.json: tens of MB) without
+    parsing the rest; None when absent or unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    at = text.find(f'"{key}"')
+    colon = text.find(":", at) if at >= 0 else -1
+    if colon < 0:
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text[colon + 1 :].lstrip())
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _token_text(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else ""
+
+
+def _eos_ids(genai: dict[str, Any], tokenizer: Any) -> set[int]:
+    """genai_config's eos_token_id (what stops the generator) and the tokenizer's."""
+    value = genai.get("model", {}).get("eos_token_id", [])
+    ids = {int(v) for v in (value if isinstance(value, list) else [value])}
+    with contextlib.suppress(AttributeError, TypeError):
+        ids.update(int(v) for v in tokenizer.eos_token_ids)
+    return ids

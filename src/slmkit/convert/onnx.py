@@ -1,0 +1,160 @@
+"""``--to onnx``: a transformers checkpoint into an ONNX Runtime GenAI folder.
+
+Uses onnxruntime-genai's own model builder (``onnxruntime_genai.models.builder``) on
+the checkpoint ``--to hf`` makes (or on a checkpoint folder given as the source). The
+builder needs transformers, torch, onnx and onnx_ir at conversion time only: extra
+``onnx-convert``. Running the result needs onnxruntime-genai alone (extra ``onnx``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConversionError, InvalidRequest
+from . import Source
+from .progress import step
+
+NAME = "onnx"
+PACKAGES = (
+    ("onnxruntime_genai", "onnxruntime-genai"),
+    ("transformers", "transformers"),
+    ("torch", "torch"),
+    ("onnx", "onnx"),
+    ("onnx_ir", "onnx-ir"),
+)
+EXTRA = "onnx-convert"
+
+PRECISIONS = ("int4", "fp16", "fp32")
+PROVIDERS = ("cpu", "cuda", "dml")
+#: The builder's valid (precision, provider) pairs: no fp16 on CPU, no fp32 on DirectML.
+_VALID = {
+    ("int4", "cpu"),
+    ("int4", "cuda"),
+    ("int4", "dml"),
+    ("fp16", "cuda"),
+    ("fp16", "dml"),
+    ("fp32", "cpu"),
+    ("fp32", "cuda"),
+}
+
+
+def _options(options: dict[str, Any]) -> tuple[str, str]:
+    unknown = sorted(set(options) - {"precision", "execution_provider"})
+    if unknown:
+        raise InvalidRequest(
+            "convert --to onnx takes only --precision (int4, fp16, fp32) and "
+            f"--execution-provider (cpu, cuda, dml); got {', '.join(unknown)}",
+            field=unknown[0],
+        )
+    precision = str(options.get("precision") or "int4").lower()
+    if precision not in PRECISIONS:
+        raise InvalidRequest(
+            f"convert --to onnx: precision {precision!r} is not one of {', '.join(PRECISIONS)}",
+            field="precision",
+        )
+    provider = options.get("execution_provider") or _default_provider()
+    provider = {"directml": "dml"}.get(str(provider).lower(), str(provider).lower())
+    if provider not in PROVIDERS:
+        raise InvalidRequest(
+            f"convert --to onnx: execution provider {provider!r} is not one of "
+            f"{', '.join(PROVIDERS)}",
+            field="execution_provider",
+        )
+    if (precision, provider) not in _VALID:
+        raise InvalidRequest(
+            f"convert --to onnx: {precision} on {provider} is not supported by the ONNX Runtime "
+            f"GenAI builder; on {provider} use "
+            + " or ".join(p for p in PRECISIONS if (p, provider) in _VALID),
+            field="precision",
+        )
+    return precision, provider
+
+
+def _default_provider() -> str:
+    """The provider the onnx backend picks by default here; cpu without onnxruntime-genai."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime_genai") is None:
+        return "cpu"
+    from ..backends.onnx import default_provider
+
+    return default_provider()
+
+
+def variant(**options: Any) -> str:
+    """``<precision>-<provider>``, e.g. ``int4-cpu`` (cache dir ``<alias>/onnx-int4-cpu``)."""
+    precision, provider = _options(options)
+    return f"{precision}-{provider}"
+
+
+def build(source: Source, out: Path, **options: Any) -> None:
+    precision, provider = _options(options)
+    checkpoint = source.folder
+    if checkpoint is None:
+        from . import convert
+
+        checkpoint = convert(source.name, to="hf")
+    step(f"building the {precision} ONNX model for {provider} (onnxruntime-genai builder)")
+    with tempfile.TemporaryDirectory(prefix="slmkit-onnx-") as scratch:
+        _run_builder(checkpoint, out, precision, provider, scratch)
+    _copy_chat_template(checkpoint, out)
+
+
+def _flatten_rope(config: Any) -> None:
+    """Give the builder the RoPE settings in the form it reads.
+
+    Under transformers 5, Gemma 3 keeps RoPE settings per layer type
+    (``rope_parameters = {"full_attention": {...}, "sliding_attention": {...}}``); the
+    builder expects the older flat form (``rope_parameters["rope_type"]``,
+    ``rope_local_base_freq``) and fails with ``KeyError: 'rope_type'``.
+    """
+    rope = getattr(config, "rope_parameters", None)
+    if not (isinstance(rope, dict) and "full_attention" in rope):
+        return
+    full, local = rope["full_attention"], rope.get("sliding_attention", {})
+    config.rope_parameters = dict(full)
+    config.rope_theta = full.get("rope_theta")
+    if "rope_theta" in local:
+        config.rope_local_base_freq = local["rope_theta"]
+
+
+def _run_builder(checkpoint: Path, out: Path, precision: str, provider: str, scratch: str) -> None:
+    from onnxruntime_genai.models import builder
+
+    log = io.StringIO()
+    quantizer_log = logging.getLogger("onnxruntime.quantization")
+    level = quantizer_log.level
+    quantizer_log.setLevel(logging.WARNING)  # it logs every MatMul it quantizes
+    try:
+        # its progress bars and prints would drown the CLI's step line; kept for errors
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            extra = builder.parse_extra_options(
+                None, str(checkpoint), str(out), precision, provider, scratch, []
+            )
+            _flatten_rope(extra["hf_details"]["hf_config"])
+            builder.create_model(
+                None, str(checkpoint), str(out), precision, provider, scratch, **extra
+            )
+    except Exception as exc:
+        tail = " | ".join(log.getvalue().strip().splitlines()[-3:])
+        raise ConversionError(
+            f"the ONNX Runtime GenAI model builder failed on {checkpoint.name}: "
+            f"{type(exc).__name__}: {exc}" + (f" (builder said: {tail})" if tail else "")
+        ) from exc
+    finally:
+        quantizer_log.setLevel(level)
+    if not (out / "genai_config.json").is_file():
+        raise ConversionError("the ONNX Runtime GenAI model builder wrote no genai_config.json")
+
+
+def _copy_chat_template(checkpoint: Path, out: Path) -> None:
+    """Keep the model's chat template next to the ONNX model (the backend reads it there)."""
+    source = checkpoint / "chat_template.jinja"
+    if source.is_file() and not (out / source.name).exists():
+        shutil.copyfile(source, out / source.name)
