@@ -99,3 +99,11 @@ def hosted(session: nox.Session) -> None:
     session.run(
         "pytest", "tests/hosted", "tests/backends/test_hosted_retry.py", "-q", *session.posargs
     )
+
+
+@nox.session(python=MAIN_PYTHON)
+def mlx(session: nox.Session) -> None:
+    """MLX (the Linux CPU build here). `--to mlx` starts from `--to hf`: transformers too."""
+    session.install(TORCH)  # first, so no resolver picks a CUDA torch
+    session.install("-e", ".[mlx,transformers,llamacpp,default-model,test-models]", "pytest>=8")
+    contract(session, "mlx", "tests/backends/test_mlx.py")

@@ -1,0 +1,289 @@
+"""Apple MLX through mlx-lm: Metal on Apple silicon, the CPU build (mlx-cpu) on Linux.
+
+Reads an MLX model folder, a transformers checkpoint folder (mlx-lm loads those
+as they are), a hub id found in the Hugging Face cache (the mlx-community repos),
+or a catalog alias. For an alias it takes, in order: a cached ``slmkit convert
+--to mlx`` artifact, the catalog's MLX repo in the HF cache, then the model's
+transformers checkpoint (cached ``--to hf`` conversion or HF cache) as it is.
+Tokens come from mlx-lm's ``generate_step``; the core owns everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Iterator, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelError
+from .base import Availability, Backend, ModelRef, TokenEngine
+
+if TYPE_CHECKING:
+    from ..catalog import ModelSpec
+    from ..params import GenerationParams
+
+__all__ = ["MlxBackend", "MlxEngine", "MlxOptions"]
+
+#: Distributions that give the ``mlx`` package its native library on Linux.
+_LINUX_BUILDS = {"mlx-cpu": "CPU", "mlx-cuda-12": "CUDA", "mlx-cuda-13": "CUDA"}
+
+
+class MlxOptions(BaseModel):
+    """Options of backend ``mlx``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context_length: int | None = Field(
+        None,
+        ge=16,
+        description="Context window (prompt + new tokens). Default: the catalog's default "
+        "context for an alias, else the model's max_position_embeddings.",
+    )
+    bits: Literal[4, 8, 16] | None = Field(
+        None,
+        description="For a catalog alias: which `slmkit convert --to mlx --bits N` artifact "
+        "to load (16 = bfloat16). Default: the first one cached, else the transformers "
+        "checkpoint as it is.",
+    )
+
+
+def _installed(dist: str) -> bool:
+    try:
+        metadata.distribution(dist)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+class MlxBackend(Backend):
+    name = "mlx"
+    extra = "mlx"
+    packages = (("mlx_lm", "mlx-lm"), ("mlx", "mlx"))
+    artifact_format = "mlx"
+    description = "Apple MLX via mlx-lm: Metal on Apple silicon, CPU build on Linux"
+    options_model = MlxOptions
+
+    @classmethod
+    def missing_package(cls) -> tuple[str, str] | None:
+        missing = super().missing_package()
+        if missing is not None:
+            return missing
+        # Distribution metadata, not imports: on Linux mlx-cpu alone makes an importable
+        # (namespace) "mlx" folder, and mlx alone has no native library.
+        if not _installed("mlx"):
+            return "mlx.core", "mlx"
+        if platform.system() == "Linux" and not any(_installed(d) for d in _LINUX_BUILDS):
+            return "mlx.core", "mlx-cpu"
+        return None
+
+    @classmethod
+    def check(cls, hardware: Any = None) -> Availability:
+        """Metal on Apple silicon, CPU (or CUDA) on Linux; never imports mlx."""
+        system, machine = platform.system(), platform.machine().lower()
+        if system == "Darwin" and machine != "arm64":
+            return Availability(
+                cls.missing_package() is None,
+                False,
+                f"MLX needs Apple silicon; this Mac is {machine}",
+            )
+        if system not in ("Darwin", "Linux"):
+            return Availability(False, False, f"MLX has no build for {system or 'this platform'}")
+        missing = cls.missing_package()
+        if missing is not None:
+            return Availability(
+                False, False, f'needs {missing[1]}: pip install "slmkit[{cls.extra}]"'
+            )
+        if system == "Darwin":
+            return Availability(True, True, "Metal (Apple silicon)")
+        build = next(kind for dist, kind in _LINUX_BUILDS.items() if _installed(dist))
+        if build == "CPU":
+            return Availability(True, True, "Linux CPU build (mlx-cpu): correct but slow")
+        return Availability(True, True, f"Linux {build} build")
+
+    def load(self, model: ModelRef, options: Mapping[str, Any]) -> MlxEngine:
+        self.require()
+        availability = self.check()
+        if not availability.usable:
+            raise BackendUnavailable(f"backend 'mlx' cannot run here: {availability.reason}")
+        opts: MlxOptions = self.parse_options(options)
+        path = _artifact(model, opts.bits)
+        context = opts.context_length or (model.spec.default_context if model.spec else None)
+        return MlxEngine(path, context)
+
+
+def _artifact(model: ModelRef, bits: int | None) -> Path:
+    """The folder mlx-lm should load for ``model``."""
+    from ..catalog import HubArtifact, hfcache
+
+    if model.path is not None:
+        if not (model.path / "config.json").is_file():
+            kind = "GGUF file" if model.path.suffix == ".gguf" else "folder without config.json"
+            raise InvalidModelFile(
+                f"backend 'mlx' reads MLX or transformers model folders; {model.path} is a "
+                f"{kind}: run `slmkit convert {model.name} --to mlx` and load that"
+            )
+        return model.path
+    if model.spec is not None:
+        return _alias_artifact(model.spec, bits)
+    if bits is not None:
+        raise InvalidRequest(
+            "option bits= picks a converted artifact of a catalog alias; "
+            f"{model.name!r} is a hub id, loaded as it is",
+            field="bits",
+        )
+    return hfcache.resolve(HubArtifact(model.name), f"model {model.name!r}")
+
+
+def _alias_artifact(spec: ModelSpec, bits: int | None) -> Path:
+    from ..catalog import hfcache
+    from ..convert import cached_artifact, missing_artifact_error
+
+    def converted(to: str, **options: Any) -> Path | None:
+        try:
+            return cached_artifact(spec.alias, to, **options)
+        except ModelError:  # its offline GGUF is not installed: nothing was converted
+            return None
+
+    if spec.packaged is not None:
+        for candidate in (bits,) if bits else (4, 8, 16):
+            found = converted("mlx", bits=candidate)
+            if found is not None:
+                return found
+    repo = spec.hub.get("mlx")
+    if repo is not None and bits in (None, 4):  # the mlx-community repos are 4-bit
+        found = hfcache.find_cached(repo)
+        if found is not None:
+            return found
+    if bits is None:
+        found = converted("hf") if spec.packaged is not None else None
+        if found is None and "hf" in spec.hub:
+            found = hfcache.find_cached(spec.hub["hf"])
+        if found is not None:
+            return found
+    if spec.packaged is None and repo is not None:
+        return hfcache.resolve(repo, f"{spec.alias} in MLX format")
+    flags = f"--bits {bits}" if bits else ""
+    raise missing_artifact_error(spec.alias, "mlx", "mlx", flags)
+
+
+def _max_positions(path: Path) -> int | None:
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    for section in (config, config.get("text_config") or {}):
+        value = section.get("max_position_embeddings")
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+class MlxEngine(TokenEngine):
+    """One model loaded by mlx-lm; generation through ``mlx_lm.generate.generate_step``."""
+
+    def __init__(self, path: Path, context_length: int | None = None) -> None:
+        import mlx.core as mx
+        from mlx_lm import load
+
+        try:
+            loaded = load(str(path))
+        except (OSError, ValueError, KeyError) as exc:
+            raise InvalidModelFile(
+                f"mlx-lm cannot load {path}: {type(exc).__name__}: {exc}; pass an MLX or "
+                f"transformers model folder of an architecture mlx-lm supports"
+            ) from exc
+        self._model, self._tokenizer = loaded[0], loaded[1]
+        self.artifact = str(path)
+        self.device = _device_name(mx.default_device())
+        limit = _max_positions(path)
+        if context_length is not None and limit is not None and context_length > limit:
+            raise InvalidRequest(
+                f"context_length={context_length} is more than this model's "
+                f"{limit} positions; pass context_length <= {limit}",
+                field="context_length",
+            )
+        self.context_length = context_length or limit or 4096
+        hf = self._tokenizer._tokenizer  # the transformers tokenizer mlx-lm wraps
+        self.chat_template = getattr(hf, "chat_template", None) or None
+        self.bos_token = hf.bos_token or ""
+        self.eos_token = hf.eos_token or ""
+        self.eos_token_ids = frozenset(self._tokenizer.eos_token_ids)
+        probe = hf.encode("a", add_special_tokens=True)
+        self.adds_bos = hf.bos_token_id is not None and probe[:1] == [hf.bos_token_id]
+
+    def tokenize(self, text: str, *, add_special: bool) -> list[int]:
+        hf = self._tokenizer._tokenizer
+        if add_special:
+            return list(hf.encode(text, add_special_tokens=True))
+        return list(hf.encode(text, add_special_tokens=False, split_special_tokens=True))
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return str(self._tokenizer._tokenizer.decode(list(token_ids), skip_special_tokens=True))
+
+    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
+        import mlx.core as mx
+        from mlx_lm.generate import generate_step, generation_stream, wired_limit
+        from mlx_lm.sample_utils import make_logits_processors, make_sampler
+
+        if params.seed is not None:
+            mx.random.seed(params.seed)
+        sampler = make_sampler(
+            temp=params.temperature,
+            top_p=params.top_p,  # 1.0 disables it there too
+            top_k=params.top_k,
+        )
+        processors = (
+            make_logits_processors(
+                repetition_penalty=params.repetition_penalty,
+                # The whole sequence, as transformers does; mlx-lm's default is 20 tokens.
+                repetition_context_size=self.context_length,
+            )
+            if params.repetition_penalty != 1.0
+            else None
+        )
+        streams: list[Any] = [generation_stream]  # as stream_generate passes it
+        with wired_limit(self._model, streams):
+            steps = generate_step(
+                mx.array(prompt_ids),
+                self._model,
+                max_tokens=params.max_tokens,
+                sampler=sampler,
+                logits_processors=processors,
+            )
+            try:
+                for token, _logprobs in steps:
+                    yield int(token)
+            finally:
+                steps.close()
+
+    def close(self) -> None:
+        import mlx.core as mx
+
+        self._model = None
+        mx.clear_cache()
+
+
+def _device_name(device: Any) -> str:
+    if "gpu" not in str(device).lower():
+        return "cpu"
+    return "metal" if platform.system() == "Darwin" else "cuda"
+
+
+def direct_decode(engine: MlxEngine, prompt_ids: list[int], n: int) -> Iterator[int]:
+    """mlx-lm's own ``stream_generate`` (greedy) on the engine's model: it stops at EOS and
+    detokenizes each token itself. ``slmkit bench --overhead`` times it against slmkit."""
+    import mlx.core as mx
+    from mlx_lm import stream_generate
+
+    responses = stream_generate(engine._model, engine._tokenizer, mx.array(prompt_ids), n)
+    try:
+        for response in responses:
+            if response.finish_reason == "stop":  # the EOS token, which it does not emit
+                return
+            yield int(response.token)
+    finally:
+        responses.close()
