@@ -63,11 +63,19 @@ def llamacpp(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON)
+def transformers(session: nox.Session) -> None:
+    """transformers: converts the offline GGUFs to checkpoints (cached) and runs them."""
+    session.install(TORCH)  # first, so no resolver picks a CUDA torch
+    session.install("-e", ".[transformers,llamacpp,default-model,test-models]", "pytest>=8")
+    contract(session, "transformers", "tests/backends/test_transformers.py")
+
+
+@nox.session(python=MAIN_PYTHON)
 def onnx(session: nox.Session) -> None:
     """Converter and runtime: makes the ONNX artifacts (cached) and runs them."""
     session.install(TORCH)  # first, so no resolver ever pulls a CUDA build
     session.install("-e", ".[onnx-convert,llamacpp,default-model,test-models]", "pytest>=8")
-    contract(session, "onnx", "tests/backends/test_onnx.py")
+    contract(session, "onnx", "tests/backends/test_onnx.py", "tests/unit/test_auto.py")
 
 
 @nox.session(python=MAIN_PYTHON)

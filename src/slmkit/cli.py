@@ -156,8 +156,8 @@ def backends(as_json: JsonOpt = False) -> None:
             r.kind,
             "yes" if r.installed else "no",
             "[green]yes[/]" if r.usable else "[red]no[/]",
-            f"slmkit[{r.extra}]",
-            r.reason or r.description,
+            escape(f"slmkit[{r.extra}]"),
+            escape(r.reason or r.description),
         )
     out.print(table)
 

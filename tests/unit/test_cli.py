@@ -40,3 +40,9 @@ def test_missing_model_path_is_a_clean_error(tmp_path) -> None:
     )
     assert result.exit_code == 1
     assert "ModelNotFound" in result.output and "Traceback" not in result.output
+
+
+def test_backends_table_shows_the_extra_to_install() -> None:
+    result = runner.invoke(app, ["backends"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    assert "slmkit[llamacpp]" in result.output
