@@ -60,6 +60,9 @@ def run_tokens(
                     break
             if generated >= max_tokens or (cancel is not None and cancel.is_set()):
                 break
+        else:  # the runtime ended by itself (it consumed the end-of-sequence token)
+            if generated < max_tokens:
+                reason = "stop"
     except SlmkitError:
         raise
     except Exception as exc:

@@ -32,12 +32,14 @@ class ScriptedEngine(TokenEngine):
         context_length: int = 2_000_000,
         chat_template: str | None = TEMPLATE,
         adds_bos: bool = True,
+        yields_eos: bool = True,
     ) -> None:
         self.reply = reply.encode("utf-8")
         self.endless = endless
         self.context_length = context_length
         self.chat_template = chat_template
         self.adds_bos = adds_bos
+        self.yields_eos = yields_eos  # False: end silently, as some runtimes do at EOS
         self.bos_token, self.eos_token = "<s>", "</s>"
         self.eos_token_ids = frozenset({EOS})
         self.artifact = "scripted"
@@ -75,8 +77,10 @@ class ScriptedEngine(TokenEngine):
                         token = self.reply[position]
                     elif self.endless:
                         token = self.reply[position % len(self.reply)]
-                    else:
+                    elif self.yields_eos:
                         token = EOS
+                    else:
+                        return
                 else:
                     token = rng.choice(self.reply[:1] + b"abcdefgh")
                 position += 1

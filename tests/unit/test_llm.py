@@ -219,3 +219,9 @@ def test_timings_are_consistent(llm) -> None:
     t = llm.generate("Hi").timings
     assert 0 <= t.ttft_s <= t.total_s
     assert t.decode_tokens_per_s > 0
+
+
+def test_a_runtime_that_ends_by_itself_finishes_with_stop() -> None:
+    llm = make_llm(ScriptedEngine("Hi!", yields_eos=False))
+    result = llm.generate("x")
+    assert (result.text, result.finish_reason, result.usage.completion_tokens) == ("Hi!", "stop", 3)
