@@ -410,7 +410,7 @@ def runtime_builds() -> dict[str, str]:
             ("onnxruntime-genai-cuda", "cuda"),
             ("onnxruntime-genai-directml", "directml"),
         ):
-            if _has_dist(dist):
+            if has_distribution(dist):
                 builds["onnx"] = build
     torch = _package_dir("torch")
     if torch is not None:
@@ -429,7 +429,8 @@ def _package_dir(module: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _has_dist(name: str) -> bool:
+def has_distribution(name: str) -> bool:
+    """Is the pip distribution ``name`` installed? Reads metadata, imports nothing."""
     try:
         metadata.version(name)
     except metadata.PackageNotFoundError:

@@ -49,32 +49,33 @@ def test_one_shot_helpers_cache_the_loaded_model() -> None:
     slmkit.close_all()
 
 
-def test_cli_chat_answers_from_the_default_model() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "slmkit",
-            "chat",
-            "What is the capital of France? Answer in one word.",
-            "--backend",
-            "llamacpp",
-        ],
+def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``slmkit ARGS`` in a fresh interpreter, as a user's shell would."""
+    return subprocess.run(
+        [sys.executable, "-m", "slmkit", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=300,
+    )
+
+
+def test_cli_chat_answers_from_the_default_model() -> None:
+    out = run_cli(
+        "chat", "What is the capital of France? Answer in one word.", "--backend", "llamacpp"
     )
     assert out.returncode == 0, out.stderr
     assert "paris" in out.stdout.lower()
 
 
 def test_cli_interactive_session_keeps_the_conversation() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "slmkit", "chat", "--backend", "llamacpp", "--max-tokens", "24"],
-        input="My name is Ada. Reply with OK.\nWhat is my name? Answer in one word.\n\n",
-        capture_output=True,
-        text=True,
-        timeout=300,
+    out = run_cli(
+        "chat",
+        "--backend",
+        "llamacpp",
+        "--max-tokens",
+        "24",
+        stdin="My name is Ada. Reply with OK.\nWhat is my name? Answer in one word.\n\n",
     )
     assert out.returncode == 0, out.stderr
     replies = out.stdout.lower().split("> ")  # the prompt before each reply
@@ -84,24 +85,16 @@ def test_cli_interactive_session_keeps_the_conversation() -> None:
 def test_cli_json_output_is_a_completion() -> None:
     import json
 
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "slmkit",
-            "generate",
-            "The sky is",
-            "--model",
-            "gemma-3-270m",
-            "--backend",
-            "llamacpp",
-            "--max-tokens",
-            "3",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    out = run_cli(
+        "generate",
+        "The sky is",
+        "--model",
+        "gemma-3-270m",
+        "--backend",
+        "llamacpp",
+        "--max-tokens",
+        "3",
+        "--json",
     )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)

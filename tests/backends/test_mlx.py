@@ -72,7 +72,7 @@ def test_check_tells_each_platform_the_truth(
 
     monkeypatch.setattr("platform.system", lambda: system)
     monkeypatch.setattr("platform.machine", lambda: machine)
-    monkeypatch.setattr(module, "_installed", lambda dist: dist in ("mlx", "mlx-cpu"))
+    monkeypatch.setattr(module, "has_distribution", lambda dist: dist in ("mlx", "mlx-cpu"))
     availability = MlxBackend.check()
     assert (availability.usable, availability.reason) == (usable, reason)
 
@@ -81,7 +81,7 @@ def test_linux_without_a_native_build_names_mlx_cpu(monkeypatch: pytest.MonkeyPa
     import slmkit.backends.mlx as module
 
     monkeypatch.setattr("platform.system", lambda: "Linux")
-    monkeypatch.setattr(module, "_installed", lambda dist: dist == "mlx")
+    monkeypatch.setattr(module, "has_distribution", lambda dist: dist == "mlx")
     availability = MlxBackend.check()
     assert not availability.installed
     assert availability.reason == 'needs mlx-cpu: pip install "slmkit[mlx]"'

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Iterator, Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelError
+from ..probe import has_distribution
 from .base import Availability, Backend, ModelRef, TokenEngine
 
 if TYPE_CHECKING:
@@ -51,14 +51,6 @@ class MlxOptions(BaseModel):
     )
 
 
-def _installed(dist: str) -> bool:
-    try:
-        metadata.distribution(dist)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 class MlxBackend(Backend):
     name = "mlx"
     extra = "mlx"
@@ -74,9 +66,9 @@ class MlxBackend(Backend):
             return missing
         # Distribution metadata, not imports: on Linux mlx-cpu alone makes an importable
         # (namespace) "mlx" folder, and mlx alone has no native library.
-        if not _installed("mlx"):
+        if not has_distribution("mlx"):
             return "mlx.core", "mlx"
-        if platform.system() == "Linux" and not any(_installed(d) for d in _LINUX_BUILDS):
+        if platform.system() == "Linux" and not any(has_distribution(d) for d in _LINUX_BUILDS):
             return "mlx.core", "mlx-cpu"
         return None
 
@@ -99,7 +91,7 @@ class MlxBackend(Backend):
             )
         if system == "Darwin":
             return Availability(True, True, "Metal (Apple silicon)")
-        build = next(kind for dist, kind in _LINUX_BUILDS.items() if _installed(dist))
+        build = next(kind for dist, kind in _LINUX_BUILDS.items() if has_distribution(dist))
         if build == "CPU":
             return Availability(True, True, "Linux CPU build (mlx-cpu): correct but slow")
         return Availability(True, True, f"Linux {build} build")
