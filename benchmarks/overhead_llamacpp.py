@@ -42,7 +42,7 @@ def direct(engine, prompt_ids: list[int], n: int) -> tuple[float, float]:
 
 
 def through_slmkit(llm, n: int) -> tuple[float, float]:
-    *_, final = llm.stream(PROMPT, max_tokens=n)
+    *_, final = llm.stream_generate(PROMPT, max_tokens=n)
     return final.timings.ttft_s, final.timings.decode_tokens_per_s
 
 

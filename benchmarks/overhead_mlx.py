@@ -104,7 +104,7 @@ def through_slmkit(llm: Any, max_tokens: int, holds: Holds) -> dict[str, float]:
     clock = Clock()
     tokens = 0
     with holding(holds):
-        for chunk in llm.stream(PROMPT, max_tokens=max_tokens, temperature=0):
+        for chunk in llm.stream_generate(PROMPT, max_tokens=max_tokens, temperature=0):
             clock.tick()
             if chunk.usage is not None:
                 tokens = chunk.usage.completion_tokens

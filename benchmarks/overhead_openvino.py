@@ -59,8 +59,8 @@ def direct_in_thread(engine, prompt_ids: list[int], n: int) -> tuple[float, floa
 
 
 def through_slmkit(llm, n: int) -> tuple[float, float, int, float]:
-    *_, final = llm.stream(PROMPT, max_tokens=n)
-    tpot = llm.info.extra["openvino"]["perf_metrics"]["tpot_ms"]
+    *_, final = llm.stream_generate(PROMPT, max_tokens=n)
+    tpot = final.runtime["openvino"]["perf_metrics"]["tpot_ms"]
     timings = final.timings
     return timings.ttft_s, timings.decode_tokens_per_s, final.usage.completion_tokens, tpot
 

@@ -18,7 +18,7 @@ async def main() -> None:
     for prompt in prompts:
         result = await llm.agenerate(prompt, max_tokens=16, stop=["\n"])
         print(repr(result.text.strip()), result.finish_reason)
-    async for chunk in llm.astream("The three primary colours are", max_tokens=20):
+    async for chunk in llm.astream_generate("The three primary colours are", max_tokens=20):
         print(chunk.text, end="", flush=True)
     print()
     llm.close()

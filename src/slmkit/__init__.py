@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ._api import achat, agenerate, astream, chat, close_all, generate, load, stream
     from ._llm import LLM
     from .params import GenerationParams
-    from .probe import HardwareReport, probe
+    from .probe import HardwareReport
     from .ranking import Ranked, rank_backends
     from .registry import BackendStatus
 
@@ -52,7 +52,7 @@ __all__ = [
     "list_backends",
     "load",
     "models",
-    "probe",
+    "probe_hardware",
     "rank_backends",
     "stream",
 ]
@@ -69,7 +69,6 @@ _LAZY = {
     "LLM": "._llm",
     "GenerationParams": ".params",
     "BackendStatus": ".registry",
-    "probe": ".probe",
     "HardwareReport": ".probe",
     "rank_backends": ".ranking",
     "Ranked": ".ranking",
@@ -88,13 +87,17 @@ def __getattr__(name: str) -> Any:
 
 
 def list_backends() -> list[BackendStatus]:
-    """Every registered backend: installed, usable here, why not, and which extra to install.
-
-    ``slmkit.backends()`` is the same call (the ``slmkit.backends`` package is callable).
-    """
+    """Every registered backend: installed, usable here, why not, and which extra to install."""
     from .registry import backend_statuses
 
     return backend_statuses()
+
+
+def probe_hardware(*, refresh: bool = False, deep: bool = False) -> HardwareReport:
+    """This machine's hardware report (cached): what ``backend="auto"`` ranks on."""
+    from .probe import probe
+
+    return probe(refresh=refresh, deep=deep)
 
 
 def models() -> list[Any]:

@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
-from . import catalog, registry
+from . import registry
 from ._llm import LLM
-from .backends.base import Backend, Engine, ModelRef, RemoteEngine, TokenEngine
+from .backends.base import Backend, Engine, RemoteEngine, TokenEngine
+from .catalog import ModelRef, model_ref
 from .config import load_settings
-from .errors import BackendError, BackendUnavailable, InvalidRequest, ModelError, ModelNotFound
+from .errors import BackendError, BackendUnavailable, InvalidRequest, ModelError
 from .params import GenerationParams, parse_params
 from .types import Chunk, Completion, Message, ModelInfo
 
-__all__ = ["achat", "agenerate", "chat", "generate", "load", "model_ref", "stream"]
+__all__ = ["achat", "agenerate", "astream", "chat", "generate", "load", "model_ref", "stream"]
 
 _PARAM_NAMES = frozenset(GenerationParams.model_fields)
-
-
-def model_ref(name: str) -> ModelRef:
-    """A catalog alias, a local path, or anything else (a hub or service model id)."""
-    spec = catalog.lookup(name)
-    if spec is not None:
-        return ModelRef(spec.alias, spec=spec)
-    if catalog.is_local_path(name):
-        path = Path(name).expanduser()
-        if not path.exists():
-            raise ModelNotFound(f"model path {path} does not exist; check the path")
-        return ModelRef(name, path=path.resolve())
-    return ModelRef(name)
 
 
 def load(model: str | None = None, backend: str | None = None, **options: Any) -> LLM:
@@ -64,8 +51,7 @@ def _load_with(
     reason: str,
 ) -> LLM:
     cls.require()
-    cls.parse_options(options)
-    engine = cls().load(ref, options)
+    engine = cls().load(ref, cls.parse_options(options))
     template = chat_template or _model_template(engine, ref)
     info = ModelInfo(
         backend=cls.name,
@@ -75,8 +61,7 @@ def _load_with(
         context_length=engine.context_length,
         is_chat=_is_chat(engine, ref, template),
         reason=reason,
-        # Shared, not copied: an engine may update its runtime's figures after each call.
-        extra=engine.info_extra if engine.info_extra is not None else {},
+        extra=engine.info_extra or {},
     )
     return LLM(engine, info, defaults, template)
 
@@ -143,7 +128,7 @@ def _cached(model: str | None, backend: str | None, options: dict[str, Any]) -> 
     key = (model, backend, tuple(sorted((k, repr(v)) for k, v in options.items())))
     with _cache_lock:
         llm = _cache.get(key)
-        if llm is None or llm._closed:
+        if llm is None or llm.closed:
             llm = _cache[key] = load(model, backend, **options)
         return llm
 
@@ -175,15 +160,15 @@ def chat(
 
 
 def stream(
-    prompt_or_messages: str | list[Message],
+    messages: str | list[Message],
     *,
     model: str | None = None,
     backend: str | None = None,
     **kwargs: Any,
 ) -> Iterator[Chunk]:
-    """One-shot stream(); the loaded model is cached for the next call."""
+    """One-shot stream() of a chat answer; the loaded model is cached for the next call."""
     params, options = _split(kwargs)
-    return _cached(model, backend, options).stream(prompt_or_messages, **params)
+    return _cached(model, backend, options).stream(messages, **params)
 
 
 async def agenerate(
@@ -205,14 +190,14 @@ async def achat(
 
 
 def astream(
-    prompt_or_messages: str | list[Message],
+    messages: str | list[Message],
     *,
     model: str | None = None,
     backend: str | None = None,
     **kwargs: Any,
 ) -> AsyncIterator[Chunk]:
     params, options = _split(kwargs)
-    return _cached(model, backend, options).astream(prompt_or_messages, **params)
+    return _cached(model, backend, options).astream(messages, **params)
 
 
 def close_all() -> None:

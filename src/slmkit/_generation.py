@@ -7,16 +7,15 @@ usage and timings behave the same everywhere.
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from time import perf_counter
 
-from .backends.base import Delta, TokenEngine
+from .backends.base import EngineEvent, Finish, Request, TextDelta, Token, TokenEngine
 from .errors import GenerationError, SlmkitError
-from .params import GenerationParams
 from .textstream import StopMatcher
-from .types import Chunk, Completion, FinishReason, Timings, Usage
+from .types import Chunk, Completion, FinishReason, Timings, Usage, freeze
 
-__all__ = ["collect", "run_deltas", "run_tokens"]
+__all__ = ["collect", "run_text", "run_tokens"]
 
 
 def _timings(start: float, first: float | None, last: float, generated: int) -> Timings:
@@ -28,12 +27,14 @@ def _timings(start: float, first: float | None, last: float, generated: int) -> 
 
 def run_tokens(
     engine: TokenEngine,
-    prompt_ids: list[int],
-    params: GenerationParams,
+    events: Iterator[EngineEvent],
+    request: Request,
     start: float,
     cancel: threading.Event | None = None,
 ) -> Generator[Chunk, None, None]:
-    """Drive ``engine.generate_tokens`` and apply the core's policy to what it yields."""
+    """Apply the core's policy to a token engine's events: EOS, max_tokens, stop
+    sequences, UTF-8-safe text, usage and timings."""
+    params = request.params
     detokenizer = engine.detokenizer()
     stops = StopMatcher(params.stop)
     eos = engine.eos_token_ids
@@ -41,11 +42,16 @@ def run_tokens(
     generated = 0
     first: float | None = None
     reason: FinishReason = "length"
-    tokens = engine.generate_tokens(prompt_ids, params)
     try:
-        for token in tokens:
+        for event in events:
+            if type(event) is not Token:
+                if isinstance(event, Finish):
+                    reason = event.reason or ("stop" if generated < max_tokens else "length")
+                    break
+                continue
             if first is None:
                 first = perf_counter()
+            token = event.id
             if token in eos:
                 reason = "stop"
                 break
@@ -70,64 +76,72 @@ def run_tokens(
             f"the runtime failed while generating: {type(exc).__name__}: {exc}"
         ) from exc
     finally:
-        close = getattr(tokens, "close", None)
-        if close is not None:
-            close()
+        _close(events)
     tail = "" if stops.stopped else stops.feed(detokenizer.flush())
     if not stops.stopped:
         tail += stops.flush()
     last = perf_counter()
-    usage = Usage(prompt_tokens=len(prompt_ids), completion_tokens=generated)
+    prompt_tokens = len(request.prompt_ids or ())
     yield Chunk(
-        tail, finish_reason=reason, usage=usage, timings=_timings(start, first, last, generated)
+        tail,
+        finish_reason=reason,
+        usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=generated),
+        timings=_timings(start, first, last, generated),
+        runtime=freeze(request.facts),
     )
 
 
-def run_deltas(
-    deltas: Iterable[Delta],
-    params: GenerationParams,
+def run_text(
+    events: Iterator[EngineEvent],
+    request: Request,
     start: float,
     cancel: threading.Event | None = None,
 ) -> Generator[Chunk, None, None]:
-    """Apply the core's stop-sequence policy and timing to a hosted stream."""
-    stops = StopMatcher(params.stop)
+    """Apply the core's stop-sequence policy, usage and timings to a hosted stream."""
+    stops = StopMatcher(request.params.stop)
     first: float | None = None
     pieces = 0
     reason: FinishReason = "stop"
     usage: Usage | None = None
-    iterator = iter(deltas)
     try:
-        for delta in iterator:
-            if delta.text:
+        for event in events:
+            if type(event) is TextDelta:
+                if not event.text:
+                    continue
                 if first is None:
                     first = perf_counter()
                 pieces += 1
-                text = stops.feed(delta.text)
+                text = stops.feed(event.text)
                 if text:
                     yield Chunk(text)
                 if stops.stopped:
                     reason = "stop"
                     break
-            if delta.usage is not None:
-                usage = delta.usage
-            if delta.finish_reason is not None:
-                reason = delta.finish_reason
+            elif isinstance(event, Finish):
+                usage = event.usage
+                reason = event.reason or "stop"
+                break
             if cancel is not None and cancel.is_set():
                 break
     finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
+        _close(events)
     tail = "" if stops.stopped else stops.flush()
     last = perf_counter()
-    if usage is None:
-        usage = Usage(prompt_tokens=0, completion_tokens=pieces)
+    # Without usage from the service the decode rate counts text pieces, not tokens.
+    counted = usage.completion_tokens if usage is not None else pieces
     yield Chunk(
         tail,
         finish_reason=reason,
         usage=usage,
-        timings=_timings(start, first, last, usage.completion_tokens),
+        timings=_timings(start, first, last, counted),
+        runtime=freeze(request.facts),
     )
+
+
+def _close(events: Iterator[EngineEvent]) -> None:
+    close = getattr(events, "close", None)
+    if close is not None:
+        close()
 
 
 def collect(chunks: Iterable[Chunk], backend: str, model: str) -> Completion:
@@ -137,7 +151,7 @@ def collect(chunks: Iterable[Chunk], backend: str, model: str) -> Completion:
     for chunk in chunks:
         parts.append(chunk.text)
         last = chunk
-    if last is None or last.finish_reason is None or last.usage is None or last.timings is None:
+    if last is None or last.finish_reason is None or last.timings is None:
         raise GenerationError(f"backend {backend!r} ended the stream without a final chunk")
     return Completion(
         text="".join(parts),
@@ -146,4 +160,5 @@ def collect(chunks: Iterable[Chunk], backend: str, model: str) -> Completion:
         timings=last.timings,
         backend=backend,
         model=model,
+        runtime=last.runtime,
     )

@@ -1,28 +1,41 @@
-"""LLM: the handle a user holds. Validates, renders, locks, and runs the one loop."""
+"""LLM: the handle a user holds. Validates, renders, schedules, and runs the one loop."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections.abc import AsyncIterator, Generator
+import warnings
+import weakref
+from collections.abc import AsyncIterator, Generator, Iterator
 from time import perf_counter
 from typing import Any
 
-from ._generation import collect, run_deltas, run_tokens
+from ._generation import collect, run_text, run_tokens
 from ._messages import as_messages, check_prompt
-from .backends.base import Engine, RemoteEngine, TokenEngine
-from .errors import ContextLengthExceeded, InvalidRequest, NotAChatModel
+from ._stream import ChunkStream
+from ._threads import iterate_in_thread
+from .backends.base import Engine, RemoteEngine, Request, TokenEngine
+from .errors import (
+    ContextLengthExceeded,
+    InvalidRequest,
+    LLMClosed,
+    NotAChatModel,
+    UnsupportedFeature,
+)
 from .params import GenerationParams, parse_params
 from .templates import render_chat
 from .types import Chunk, Completion, Message, ModelInfo
 
 __all__ = ["LLM"]
 
+#: How long close() waits for a stream that another thread is in the middle of reading.
+_CLOSE_WAIT_S = 10.0
+
 
 class LLM:
-    """A loaded model on one backend. Safe to share between threads.
+    """A loaded model on one backend. Safe to share between threads and async tasks.
 
-    Local engines run one generation at a time; other threads wait their turn.
+    Requests go through the engine's scheduler: local engines run one generation at a
+    time in arrival order, hosted ones run concurrently.
     """
 
     def __init__(
@@ -36,9 +49,13 @@ class LLM:
         self._info = info
         self._defaults = defaults
         self._chat_template = chat_template
-        self._lock = threading.Lock()
-        self._owner: int | None = None
+        self._scheduler = engine.make_scheduler()
+        self._state = threading.Lock()
         self._closed = False
+        self._engine_closed = False
+        self._users = 0  # open streams and calls in progress: the engine lives until 0
+        self._streams: weakref.WeakSet[ChunkStream] = weakref.WeakSet()
+        self._readers: dict[int, int] = {}  # thread id -> sync streams it is reading
 
     # -- public API -------------------------------------------------------------
 
@@ -52,60 +69,69 @@ class LLM:
         """The generation parameters used when a call does not say otherwise."""
         return self._defaults
 
+    @property
+    def scheduler(self) -> Any:
+        """The engine's scheduler (``stats()`` gives queue depth and requests running)."""
+        return self._scheduler
+
     def generate(self, prompt: str, **params: Any) -> Completion:
         """Continue a raw prompt (no chat template)."""
-        chunks = self._start(prompt=check_prompt(prompt), messages=None, params=params)
-        return collect(chunks, self._info.backend, self._info.model)
+        return self._collect(self.stream_generate(prompt, **params))
 
     def chat(self, messages: str | list[Message], **params: Any) -> Completion:
         """Answer a conversation; a bare string is one user message."""
-        return collect(self._stream_chat(messages, params), self._info.backend, self._info.model)
+        return self._collect(self._open(None, self._as_chat(messages), params))
 
-    def stream(
-        self, prompt_or_messages: str | list[Message], **params: Any
-    ) -> Generator[Chunk, None, None]:
-        """Stream chunks: a str is a raw prompt (like generate), a list is a chat."""
-        if isinstance(prompt_or_messages, str):
-            return self._start(
-                prompt=check_prompt(prompt_or_messages), messages=None, params=params
-            )
-        return self._stream_chat(prompt_or_messages, params)
+    def stream(self, messages: str | list[Message], **params: Any) -> Iterator[Chunk]:
+        """Stream the answer to a conversation, like chat(); a bare string is one user
+        message. Use stream_generate() to stream a raw prompt."""
+        return self._open(*self._stream_input(messages), params)
+
+    def stream_generate(self, prompt: str, **params: Any) -> Iterator[Chunk]:
+        """Stream the continuation of a raw prompt, like generate()."""
+        return self._open(check_prompt(prompt), None, params)
 
     async def agenerate(self, prompt: str, **params: Any) -> Completion:
-        return await self._acollect(self.astream(check_prompt(prompt), **params))
+        return await self._acollect(self.astream_generate(prompt, **params))
 
     async def achat(self, messages: str | list[Message], **params: Any) -> Completion:
-        chunks = self._astream_from(lambda cancel: self._stream_chat(messages, params, cancel))
-        return await self._acollect(chunks)
+        return await self._acollect(self._aopen(None, self._as_chat(messages), params))
 
-    def astream(
-        self, prompt_or_messages: str | list[Message], **params: Any
-    ) -> AsyncIterator[Chunk]:
+    def astream(self, messages: str | list[Message], **params: Any) -> AsyncIterator[Chunk]:
         """Async twin of stream(); cancelling the consumer stops generation."""
-        if isinstance(prompt_or_messages, str):
-            prompt = check_prompt(prompt_or_messages)
-            return self._astream_from(
-                lambda cancel: self._start(
-                    prompt=prompt, messages=None, params=params, cancel=cancel
-                )
-            )
-        return self._astream_from(
-            lambda cancel: self._stream_chat(prompt_or_messages, params, cancel)
-        )
+        return self._aopen(*self._stream_input(messages), params)
+
+    def astream_generate(self, prompt: str, **params: Any) -> AsyncIterator[Chunk]:
+        """Async twin of stream_generate()."""
+        return self._aopen(check_prompt(prompt), None, params)
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes on this model (local backends)."""
         engine = self._engine
         if not isinstance(engine, TokenEngine):
             raise InvalidRequest(f"backend {self._info.backend!r} cannot count tokens locally")
-        return len(engine.tokenize(text, add_special=False))
+        with self._in_use():
+            return len(engine.tokenize(check_prompt(text), add_special=False))
 
     def close(self) -> None:
-        """Free the model. Safe to call twice; the LLM is unusable afterwards."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._engine.close()
+        """Free the model. Open streams end with LLMClosed; waiting calls are woken.
+
+        Safe to call twice, from any thread; returns without waiting for a stream that
+        another thread is still reading (its engine is freed when that stream ends).
+        """
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+            streams = list(self._streams)
+        self._scheduler.close()
+        for stream in streams:
+            stream.abort(_CLOSE_WAIT_S)
+        self._release()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def __enter__(self) -> LLM:
         return self
@@ -117,47 +143,88 @@ class LLM:
         state = "closed" if self._closed else "open"
         return f"<LLM model={self._info.model!r} backend={self._info.backend!r} {state}>"
 
-    # -- internals ----------------------------------------------------------------
+    # -- requests ---------------------------------------------------------------------
 
-    def _stream_chat(
-        self, messages: Any, params: dict[str, Any], cancel: threading.Event | None = None
-    ) -> Generator[Chunk, None, None]:
+    def _as_chat(self, messages: Any) -> list[Message]:
         if not self._info.is_chat:
             raise NotAChatModel(
                 f"{self._info.model!r} is a base model without a chat template: use generate() "
                 f"with a plain prompt, or load an instruct model such as the default "
                 f"'qwen2.5-coder-0.5b-instruct' (or pass chat_template=... to load())"
             )
-        return self._start(
-            prompt=None, messages=as_messages(messages), params=params, cancel=cancel
-        )
+        return as_messages(messages)
 
-    def _start(
+    def _stream_input(self, value: Any) -> tuple[str | None, list[Message] | None]:
+        """stream(str) on a chat model is a chat turn; on a base model it still streams the
+        raw prompt for one release, with a DeprecationWarning."""
+        if isinstance(value, str) and not self._info.is_chat:
+            warnings.warn(
+                f"stream(str) on base model {self._info.model!r} streams a raw prompt; this "
+                "will mean a chat turn in the next release: use stream_generate(prompt)",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            return check_prompt(value), None
+        return None, self._as_chat(value)
+
+    def _prepare(self, prompt: str | None, messages: list[Message] | None, params: Any) -> Request:
+        """Validate everything before any work: parameters, capabilities, context length."""
+        merged = parse_params(self._defaults, **params)
+        engine = self._engine
+        _check_capabilities(self._info.backend, engine, merged, raw=messages is None)
+        if isinstance(engine, RemoteEngine):
+            return Request(merged, messages=messages, prompt=prompt)
+        assert isinstance(engine, TokenEngine)
+        text = self._render(engine, messages) if messages is not None else prompt or ""
+        prompt_ids = engine.tokenize(text, add_special=True)
+        self._check_fits(len(prompt_ids), merged.max_tokens)
+        return Request(merged, prompt_ids=prompt_ids)
+
+    def _chunks(
+        self, request: Request, start: float, cancel: threading.Event | None
+    ) -> Generator[Chunk, None, None]:
+        events = self._scheduler.submit(self._engine, request, cancel)
+        engine = self._engine
+        if isinstance(engine, TokenEngine):
+            return run_tokens(engine, events, request, start, cancel)
+        return run_text(events, request, start, cancel)
+
+    def _open(
         self,
         prompt: str | None,
         messages: list[Message] | None,
-        params: dict[str, Any],
+        params: Any,
         cancel: threading.Event | None = None,
-    ) -> Generator[Chunk, None, None]:
-        """Validate everything now (so errors raise at call time), then return the stream."""
+        sync: bool = True,
+    ) -> ChunkStream:
+        """A stream that holds the engine from now until it ends; errors raise now."""
         start = perf_counter()
-        if self._closed:
-            raise InvalidRequest("this LLM was closed; load() the model again")
-        request = parse_params(self._defaults, **params)
-        engine = self._engine
-        if isinstance(engine, RemoteEngine):
-            deltas = (
-                engine.stream_chat(messages, request)
-                if messages is not None
-                else engine.stream_completion(prompt or "", request)
+        with self._in_use(keep=True):
+            request = self._prepare(prompt, messages, params)
+            stream = ChunkStream(self._chunks(request, start, cancel), self, sync)
+            with self._state:
+                self._streams.add(stream)
+        return stream
+
+    def _aopen(
+        self, prompt: str | None, messages: list[Message] | None, params: Any
+    ) -> AsyncIterator[Chunk]:
+        reading = self._readers.get(threading.get_ident(), 0)
+        if reading:
+            raise InvalidRequest(
+                "a stream of this LLM is still open in this thread; finish or close() it "
+                "before starting an async call (it would wait for that stream forever)"
             )
-            return self._locked(run_deltas(deltas, request, start, cancel), remote=True)
-        assert isinstance(engine, TokenEngine)
-        engine.check_params(request)
-        text = self._render(engine, messages) if messages is not None else prompt or ""
-        prompt_ids = engine.tokenize(text, add_special=True)
-        self._check_fits(len(prompt_ids), request.max_tokens)
-        return self._locked(run_tokens(engine, prompt_ids, request, start, cancel), remote=False)
+        cancel = threading.Event()
+        stream = self._open(prompt, messages, params, cancel, sync=False)
+        return iterate_in_thread(stream, cancel)
+
+    def _collect(self, chunks: Iterator[Chunk]) -> Completion:
+        return collect(chunks, self._info.backend, self._info.model)
+
+    async def _acollect(self, chunks: AsyncIterator[Chunk]) -> Completion:
+        parts: list[Chunk] = [chunk async for chunk in chunks]
+        return collect(parts, self._info.backend, self._info.model)
 
     def _render(self, engine: TokenEngine, messages: list[Message]) -> str:
         template = self._chat_template
@@ -181,77 +248,78 @@ class LLM:
                 context_length=limit,
             )
 
-    def _locked(
-        self, chunks: Generator[Chunk, None, None], remote: bool
-    ) -> Generator[Chunk, None, None]:
-        """Serialise local generation; refuse a second open stream on the same thread."""
-        if remote:
-            yield from chunks
-            return
+    # -- lifecycle: the engine lives while anyone uses it ---------------------------------
+
+    def _in_use(self, keep: bool = False) -> _Use:
+        return _Use(self, keep)
+
+    def _acquire(self) -> None:
+        with self._state:
+            if self._closed:
+                raise LLMClosed()
+            self._users += 1
+
+    def _release(self, stream: ChunkStream | None = None) -> None:
+        with self._state:
+            if stream is not None:
+                self._streams.discard(stream)
+                self._users -= 1
+            free = self._closed and self._users == 0 and not self._engine_closed
+            if free:
+                self._engine_closed = True
+        if free:
+            self._engine.close()
+
+    def _start_reading(self, stream: ChunkStream) -> None:
+        """A sync stream's first read: refuse a second one open in the same thread."""
         me = threading.get_ident()
-        if self._owner == me:
-            chunks.close()
-            raise InvalidRequest(
-                "another stream of this LLM is still open in this thread; "
-                "finish or close() it before starting a new one"
+        with self._state:
+            if self._readers.get(me):
+                raise InvalidRequest(
+                    "another stream of this LLM is still open in this thread; "
+                    "finish or close() it before starting a new one"
+                )
+            self._readers[me] = 1
+        stream.reader = me
+
+    def _stop_reading(self, stream: ChunkStream) -> None:
+        with self._state:
+            if stream.reader is not None:
+                self._readers.pop(stream.reader, None)
+
+
+class _Use:
+    """``with llm._in_use():`` the engine stays alive (and LLMClosed raises if closed).
+    ``keep=True``: on success the hold passes to the stream being created."""
+
+    __slots__ = ("_keep", "_llm")
+
+    def __init__(self, llm: LLM, keep: bool) -> None:
+        self._llm, self._keep = llm, keep
+
+    def __enter__(self) -> None:
+        self._llm._acquire()
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None or not self._keep:
+            with self._llm._state:
+                self._llm._users -= 1
+            self._llm._release()
+
+
+def _check_capabilities(
+    backend: str, engine: Engine, params: GenerationParams, *, raw: bool
+) -> None:
+    """Refuse, before any work, what the engine did not declare it can do."""
+    capabilities = engine.capabilities
+    if raw and not capabilities.raw_prompt:
+        raise UnsupportedFeature(
+            f"backend {backend!r} only serves chat: use chat() instead of generate(), or "
+            f"backend 'openai' for a server with /v1/completions"
+        )
+    for name, neutral in (("top_k", 0), ("repetition_penalty", 1.0)):
+        if getattr(params, name) != neutral and name not in capabilities.sampling:
+            raise UnsupportedFeature(
+                f"backend {backend!r} cannot set {name}: leave it at {neutral}, or pass a "
+                f"server-specific field with extra_body={{...}}"
             )
-        with self._lock:
-            self._owner = me
-            try:
-                if self._closed:
-                    raise InvalidRequest("this LLM was closed; load() the model again")
-                yield from chunks
-            finally:
-                self._owner = None
-                chunks.close()
-
-    def _astream_from(self, make: Any) -> AsyncIterator[Chunk]:
-        """Run a sync stream in a worker thread and hand its chunks to the event loop."""
-        cancel = threading.Event()
-        chunks: Generator[Chunk, None, None] = make(
-            cancel
-        )  # validates now, in the caller's context
-        return _thread_stream(chunks, cancel)
-
-    async def _acollect(self, chunks: AsyncIterator[Chunk]) -> Completion:
-        parts: list[Chunk] = [chunk async for chunk in chunks]
-        return collect(parts, self._info.backend, self._info.model)
-
-
-async def _thread_stream(
-    chunks: Generator[Chunk, None, None], cancel: threading.Event
-) -> AsyncIterator[Chunk]:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-
-    def post(kind: str, value: Any) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
-        except RuntimeError:  # the loop is gone: nobody is listening any more
-            cancel.set()
-
-    def work() -> None:
-        try:
-            for chunk in chunks:
-                post("chunk", chunk)
-                if cancel.is_set():
-                    break
-        except BaseException as exc:
-            post("error", exc)
-        finally:
-            chunks.close()
-            post("done", None)
-
-    worker = threading.Thread(target=work, name="slmkit-astream", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = await queue.get()
-            if kind == "chunk":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                return
-    finally:
-        cancel.set()

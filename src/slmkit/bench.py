@@ -339,7 +339,7 @@ def _overhead(llm: Any, cls: Any, pairs: int, tokens: int, budget_s: float) -> d
     for _ in range(pairs):  # both paths are warm: the runs above used this model
         if ours and perf_counter() - began > budget_s:
             break
-        *_, final = llm.stream(OVERHEAD_PROMPT, max_tokens=tokens, temperature=0.0)
+        *_, final = llm.stream_generate(OVERHEAD_PROMPT, max_tokens=tokens, temperature=0.0)
         ours.append((final.timings.ttft_s, final.timings.decode_tokens_per_s))
         theirs.append(_time_direct(direct(engine, prompt_ids, tokens)))
     ours_rate = statistics.median(r for _, r in ours)

@@ -137,7 +137,7 @@ def generate(
     if as_json:
         out.print_json(json.dumps(asdict(llm.generate(prompt, **params))))
     else:
-        _print_stream(llm.stream(prompt, **params))
+        _print_stream(llm.stream_generate(prompt, **params))
 
 
 @app.command()

@@ -13,7 +13,8 @@
     │   └── ConversionError          `slmkit convert` failed (nothing left half-written)
     ├── InvalidRequest               bad input: names the field and the fix
     │   ├── ContextLengthExceeded    prompt + max_tokens do not fit the context
-    │   └── NotAChatModel            chat() on a base model or one without a template
+    │   ├── NotAChatModel            chat() on a base model or one without a template
+    │   └── LLMClosed                the LLM was closed; load() the model again
     ├── GenerationError              the runtime failed while generating
     └── HostedError                  a hosted endpoint failed
         ├── AuthenticationError      missing/invalid key (names the env var)
@@ -40,6 +41,7 @@ __all__ = [
     "HostedError",
     "InvalidModelFile",
     "InvalidRequest",
+    "LLMClosed",
     "ModelError",
     "ModelNotFound",
     "NotAChatModel",
@@ -125,6 +127,13 @@ class ContextLengthExceeded(InvalidRequest):
 
 class NotAChatModel(InvalidRequest):
     """chat() was called on a base model, or on one without a chat template."""
+
+
+class LLMClosed(InvalidRequest):
+    """The LLM was closed: every call on it, and every stream still open, raises this."""
+
+    def __init__(self, message: str = "this LLM was closed; load() the model again") -> None:
+        super().__init__(message)
 
 
 class GenerationError(SlmkitError):

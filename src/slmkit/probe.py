@@ -19,7 +19,6 @@ import re
 import shutil
 import subprocess
 import sys
-import types
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -472,14 +471,3 @@ def physical_cores() -> int:
         except (OSError, ValueError, subprocess.SubprocessError):
             pass
     return max(1, os.cpu_count() or 1)
-
-
-class _CallableModule(types.ModuleType):
-    """``slmkit.probe()`` must work even after ``slmkit.probe`` the module was imported
-    (importing a submodule sets the package attribute of the same name to the module)."""
-
-    def __call__(self, *, refresh: bool = False, deep: bool = False) -> HardwareReport:
-        return probe(refresh=refresh, deep=deep)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from types import MappingProxyType
+from typing import Any, Literal, TypedDict
 
 __all__ = ["Chunk", "Completion", "FinishReason", "Message", "ModelInfo", "Timings", "Usage"]
 
-FinishReason = Literal["stop", "length"]
+#: Why a generation ended, in OpenAI's terms: "stop" (end of turn or a stop sequence),
+#: "length" (max_tokens), "tool_calls", "content_filter" (a hosted service refused).
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def freeze(value: Any) -> Any:
+    """A read-only deep copy: dicts become mappingproxies, lists tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
 
 
 class Message(TypedDict):
@@ -44,29 +59,44 @@ class Timings:
 
 @dataclass(frozen=True)
 class Completion:
-    """A finished generation."""
+    """A finished generation.
+
+    ``usage`` is None only when a hosted service reported no usage: slmkit never
+    invents token counts. ``runtime`` holds this request's own runtime figures, when the
+    backend reports any (OpenVINO's perf metrics, for instance).
+    """
 
     text: str
     finish_reason: FinishReason
-    usage: Usage
+    usage: Usage | None
     timings: Timings
     backend: str
     model: str
+    runtime: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """One piece of a streamed generation. The last chunk carries finish_reason and usage."""
+    """One piece of a streamed generation.
+
+    The last chunk has a ``finish_reason`` and carries ``usage`` (None when a hosted
+    service did not report it), ``timings`` and ``runtime``.
+    """
 
     text: str
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     timings: Timings | None = None
+    runtime: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a loaded LLM runs on. ``reason`` explains how the backend was chosen."""
+    """What a loaded LLM runs on. ``reason`` explains how the backend was chosen.
+
+    Immutable, ``extra`` included (a read-only copy of the engine's static facts taken at
+    load time); per-request figures are on each ``Completion.runtime``.
+    """
 
     backend: str
     model: str
@@ -75,4 +105,7 @@ class ModelInfo:
     context_length: int
     is_chat: bool
     reason: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra", freeze(self.extra))

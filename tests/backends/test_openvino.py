@@ -14,6 +14,7 @@ pytest.importorskip(
 
 import slmkit
 from slmkit import errors
+from slmkit.backends.base import Request
 from slmkit.backends.openvino import available_devices
 from slmkit.convert import openvino as ov_target
 from slmkit.params import GenerationParams
@@ -111,7 +112,7 @@ def test_options_reach_the_pipeline(base_ir: Path) -> None:
 
 def test_openvino_perf_metrics_are_reported(llm) -> None:
     result = llm.generate(OPEN_PROMPT, max_tokens=6)
-    metrics = llm.info.extra["openvino"]["perf_metrics"]
+    metrics = result.runtime["openvino"]["perf_metrics"]
     assert metrics["generated_tokens"] == 6
     assert metrics["input_tokens"] == result.usage.prompt_tokens
     assert metrics["ttft_ms"] > 0 and metrics["throughput_tokens_per_s"] > 0
@@ -119,13 +120,17 @@ def test_openvino_perf_metrics_are_reported(llm) -> None:
 
 
 def test_closing_the_stream_stops_the_pipeline(llm) -> None:
-    stream = llm.stream(OPEN_PROMPT, max_tokens=200)
-    for index, _chunk in enumerate(stream):
+    engine = llm._engine
+    request = Request(
+        GenerationParams(max_tokens=200), engine.tokenize(OPEN_PROMPT, add_special=True)
+    )
+    events = engine.run(request)
+    for index, _event in enumerate(events):
         if index == 2:
             break
-    stream.close()
+    events.close()
     # the streamer answered STOP: OpenVINO is never more than a token or two ahead
-    assert llm.info.extra["openvino"]["perf_metrics"]["generated_tokens"] <= 10
+    assert request.facts["openvino"]["perf_metrics"]["generated_tokens"] <= 10
 
 
 def test_params_map_onto_generation_config(llm) -> None:

@@ -44,7 +44,7 @@ def test_max_tokens_is_exact(base_llm: LLM) -> None:
 
 def test_stream_text_equals_non_stream_text(base_llm: LLM) -> None:
     whole = base_llm.generate(OPEN_PROMPT, max_tokens=12)
-    chunks = list(base_llm.stream(OPEN_PROMPT, max_tokens=12))
+    chunks = list(base_llm.stream_generate(OPEN_PROMPT, max_tokens=12))
     assert "".join(c.text for c in chunks) == whole.text
     assert [c.finish_reason for c in chunks[:-1]] == [None] * (len(chunks) - 1)
     last = chunks[-1]
@@ -94,7 +94,7 @@ def test_seeded_sampling_is_reproducible(base_llm: LLM) -> None:
 
 
 def test_closing_a_stream_early_frees_the_model(base_llm: LLM) -> None:
-    stream = base_llm.stream(OPEN_PROMPT, max_tokens=200)
+    stream = base_llm.stream_generate(OPEN_PROMPT, max_tokens=200)
     received = ""
     for chunk in stream:
         received += chunk.text
@@ -110,7 +110,7 @@ def test_async_generate_matches_sync(base_llm: LLM) -> None:
 
     async def run() -> tuple[str, str]:
         whole = await base_llm.agenerate(OPEN_PROMPT, max_tokens=10)
-        parts = [c.text async for c in base_llm.astream(OPEN_PROMPT, max_tokens=10)]
+        parts = [c.text async for c in base_llm.astream_generate(OPEN_PROMPT, max_tokens=10)]
         return whole.text, "".join(parts)
 
     whole, streamed = asyncio.run(run())
@@ -120,7 +120,7 @@ def test_async_generate_matches_sync(base_llm: LLM) -> None:
 def test_cancelling_an_async_stream_stops_generation(base_llm: LLM) -> None:
     async def run() -> int:
         async def consume() -> None:
-            async for _ in base_llm.astream(OPEN_PROMPT, max_tokens=500):
+            async for _ in base_llm.astream_generate(OPEN_PROMPT, max_tokens=500):
                 await asyncio.sleep(0)
 
         task = asyncio.create_task(consume())

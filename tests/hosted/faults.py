@@ -20,7 +20,10 @@ USAGE = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
 
 @dataclass
 class Fault:
-    """One scripted answer. kind: status | slow | cut | malformed | stall | drip | comments."""
+    """One scripted answer.
+
+    kind: status | slow | cut | malformed | stall | drip | comments | ending.
+    """
 
     kind: str
     status: int = 200
@@ -28,6 +31,8 @@ class Fault:
     body: str = ""
     delay: float = 0.0
     after_chunks: int = 1
+    finish: str = "stop"
+    usage: bool = True
 
 
 def status(code: int, message: str = "", headers: dict[str, str] | None = None) -> Fault:
@@ -60,6 +65,11 @@ def drip(seconds: float) -> Fault:
     return Fault("drip", delay=seconds)
 
 
+def ending(finish: str = "stop", usage: bool = True) -> Fault:
+    """A healthy stream that ends with another finish reason, or without a usage chunk."""
+    return Fault("ending", finish=finish, usage=usage)
+
+
 def with_comments() -> Fault:
     """A healthy stream with SSE comment lines (": ping") between the events."""
     return Fault("comments")
@@ -84,14 +94,15 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
     }
 
 
-def _events() -> list[bytes]:
+def _events(finish: str = "stop", with_usage: bool = True) -> list[bytes]:
     events = [_chunk({"role": "assistant", "content": ""})]
     events += [_chunk({"content": piece}) for piece in ANSWER]
-    events.append(_chunk({}, finish="stop"))
-    usage = _chunk({})
-    usage["choices"] = []
-    usage["usage"] = USAGE
-    events.append(usage)
+    events.append(_chunk({}, finish=finish))
+    if with_usage:
+        usage = _chunk({})
+        usage["choices"] = []
+        usage["usage"] = USAGE
+        events.append(usage)
     lines = [f"data: {json.dumps(event)}\n\n".encode() for event in events]
     return [*lines, b"data: [DONE]\n\n"]
 
@@ -171,6 +182,8 @@ class FaultServer:
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
         events = _events()
+        if fault is not None and fault.kind == "ending":
+            events, fault = _events(fault.finish, fault.usage), None
         if fault is not None and fault.kind == "comments":
             events = [part for event in events for part in (b": ping - keepalive\n\n", event)]
             fault = None

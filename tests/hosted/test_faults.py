@@ -56,6 +56,21 @@ def test_a_healthy_stream_gives_text_finish_and_usage(backend: str, faults: Faul
     assert sent["messages"] == [{"role": "user", "content": QUESTION}]
 
 
+@pytest.mark.parametrize("finish", ["content_filter", "tool_calls", "length"])
+def test_the_service_finish_reason_is_kept(backend: str, faults: FaultServer, finish: str) -> None:
+    faults.queue(f.ending(finish=finish))
+    assert _load(backend, faults).chat(QUESTION).finish_reason == finish
+
+
+def test_a_stream_without_usage_reports_usage_unknown_not_zero(
+    backend: str, faults: FaultServer
+) -> None:
+    faults.queue(f.ending(usage=False))
+    result = _load(backend, faults).chat(QUESTION)
+    assert result.text == "Hello world!"
+    assert result.usage is None
+
+
 def test_sse_comment_lines_are_ignored(backend: str, faults: FaultServer) -> None:
     faults.queue(f.with_comments())
     assert _load(backend, faults).chat(QUESTION).text == "Hello world!"

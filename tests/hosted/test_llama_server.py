@@ -81,7 +81,7 @@ def test_generate_uses_the_completions_endpoint(
     prompt = "Question: What is the capital of France?\nAnswer:"
     with _load(backend, llama_server, server_options) as llm:
         result = llm.generate(prompt, max_tokens=4)
-        streamed = "".join(c.text for c in llm.stream(prompt, max_tokens=4))
+        streamed = "".join(c.text for c in llm.stream_generate(prompt, max_tokens=4))
     # not compared with each other: llama.cpp's greedy text can change when a request
     # reuses the cached prompt prefix (RUNTIME-NOTES), and this server reuses it
     assert "paris" in result.text.lower()

@@ -12,9 +12,7 @@ import random
 import threading
 from collections.abc import Iterator, Sequence
 
-from slmkit.backends.base import TokenEngine
-from slmkit.errors import UnsupportedFeature
-from slmkit.params import GenerationParams
+from slmkit.backends.base import Capabilities, Request, Token, TokenEngine
 
 BOS, EOS = 256, 257
 TEMPLATE = (
@@ -61,12 +59,12 @@ class ScriptedEngine(TokenEngine):
     def decode(self, token_ids: Sequence[int]) -> str:
         return bytes(t for t in token_ids if t < 256).decode("utf-8", errors="replace")
 
-    def check_params(self, params: GenerationParams) -> None:
-        if params.top_k > 100:
-            raise UnsupportedFeature("backend 'scripted' cannot do top_k above 100")
+    #: No top_k: lets the tests see the core refuse an undeclared sampling parameter.
+    capabilities = Capabilities(sampling=frozenset({"repetition_penalty"}))
 
-    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
-        self.prompts.append(list(prompt_ids))
+    def run(self, request: Request) -> Iterator[Token]:
+        params = request.params
+        self.prompts.append(list(request.prompt_ids or ()))
         rng = random.Random(params.seed)
         self.active.set()
         try:
@@ -85,7 +83,7 @@ class ScriptedEngine(TokenEngine):
                     token = rng.choice(self.reply[:1] + b"abcdefgh")
                 position += 1
                 self.produced += 1
-                yield token
+                yield Token(token)
         finally:
             self.active.clear()
 

@@ -126,9 +126,12 @@ def test_prompt_plus_max_tokens_over_context_is_refused(engine) -> None:
     assert "lower max_tokens" in str(info.value)
 
 
-def test_unsupported_parameter_is_reported_by_the_engine(llm) -> None:
-    with pytest.raises(errors.UnsupportedFeature, match="top_k"):
-        llm.generate("Hi", top_k=500)
+def test_a_sampling_parameter_the_engine_did_not_declare_is_refused_before_any_work(
+    llm, engine
+) -> None:
+    with pytest.raises(errors.UnsupportedFeature, match="'scripted' cannot set top_k"):
+        llm.generate("Hi", top_k=5)
+    assert engine.prompts == []
 
 
 def test_load_time_defaults_apply_and_calls_override_them() -> None:

@@ -74,15 +74,16 @@ def test_report_round_trips_through_json() -> None:
     assert HardwareReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
 
 
-def test_slmkit_probe_is_the_function_even_after_the_module_is_imported() -> None:
+def test_probe_hardware_is_a_plain_function_next_to_the_probe_module() -> None:
     import slmkit.probe as module
 
-    assert slmkit.probe() == module.probe()
+    assert slmkit.probe_hardware() == module.probe()
+    assert not callable(module)
 
 
 def test_probe_imports_no_runtime() -> None:
     code = (
-        "import sys, slmkit; slmkit.probe(); slmkit.rank_backends(); "
+        "import sys, slmkit; slmkit.probe_hardware(); slmkit.rank_backends(); "
         "print(','.join(m for m in ('torch','openvino','llama_cpp','onnxruntime_genai',"
         "'mlx','numpy','transformers') if m in sys.modules))"
     )

@@ -12,7 +12,7 @@ import slmkit
 from slmkit import errors, registry
 
 PLUGIN = '''
-from slmkit.backends.base import Backend, TokenEngine
+from slmkit.backends.base import Backend, Token, TokenEngine
 
 
 class EchoEngine(TokenEngine):
@@ -29,9 +29,9 @@ class EchoEngine(TokenEngine):
     def decode(self, token_ids):
         return "".join(chr(t) for t in token_ids)
 
-    def generate_tokens(self, prompt_ids, params):
+    def run(self, request):
         while True:
-            yield prompt_ids[-1]
+            yield Token(request.prompt_ids[-1])
 
 
 class EchoBackend(Backend):
@@ -86,12 +86,12 @@ def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 
 def test_builtin_llamacpp_is_registered_through_entry_points() -> None:
     assert "llamacpp" in registry.backend_names()
-    row = next(r for r in slmkit.backends() if r.name == "llamacpp")
+    row = next(r for r in slmkit.list_backends() if r.name == "llamacpp")
     assert row.extra == "llamacpp" and row.origin == "slmkit"
 
 
 def test_outside_plugin_is_listed_and_loads_like_a_builtin(plugin_dir: Path) -> None:
-    row = next(r for r in slmkit.backends() if r.name == "echo")
+    row = next(r for r in slmkit.list_backends() if r.name == "echo")
     assert (row.installed, row.usable, row.origin) == (True, True, "slmkit-echo-plugin")
     llm = slmkit.load("./", backend="echo")
     assert llm.generate("abc", max_tokens=3).text == "ccc"
@@ -99,14 +99,14 @@ def test_outside_plugin_is_listed_and_loads_like_a_builtin(plugin_dir: Path) -> 
 
 
 def test_plugin_with_a_missing_package_names_its_extra(plugin_dir: Path) -> None:
-    row = next(r for r in slmkit.backends() if r.name == "needsmissing")
+    row = next(r for r in slmkit.list_backends() if r.name == "needsmissing")
     assert not row.installed and "surely-missing-dist" in row.reason
     with pytest.raises(errors.BackendNotInstalled, match=r'pip install "slmkit\[needsmissing\]"'):
         slmkit.load("./", backend="needsmissing")
 
 
 def test_broken_plugin_is_reported_not_raised_when_listing(plugin_dir: Path) -> None:
-    rows = {r.name: r for r in slmkit.backends()}
+    rows = {r.name: r for r in slmkit.list_backends()}
     assert not rows["broken"].usable and "failed to import" in rows["broken"].reason
     assert not rows["notabackend"].usable and "not a slmkit Backend" in rows["notabackend"].reason
     with pytest.raises(errors.BackendUnavailable, match="failed to import"):

@@ -28,13 +28,31 @@ from ..errors import (
     ServiceRetired,
     SlmkitError,
     StreamInterrupted,
-    UnsupportedFeature,
 )
-from ..types import FinishReason, Message, Usage
+from ..types import FinishReason, Usage
 from ._retry import Failure, RetryPolicy, with_retries
-from .base import Availability, Backend, Delta, ModelRef, RemoteEngine
+from .base import (
+    Availability,
+    Backend,
+    Capabilities,
+    EngineEvent,
+    Finish,
+    ModelRef,
+    RemoteEngine,
+    Request,
+    TextDelta,
+)
 
-__all__ = ["Endpoint", "Event", "HostedBackend", "HostedEngine", "HostedOptions", "chunk_events"]
+__all__ = ["Endpoint", "HostedBackend", "HostedEngine", "HostedOptions", "chunk_events"]
+
+#: OpenAI's finish reasons as slmkit names them (function_call is the legacy tool_calls).
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
 
 
 class HostedOptions(BaseModel):
@@ -71,31 +89,44 @@ class Endpoint:
     key_source: str
 
 
-@dataclass(frozen=True)
-class Event:
-    """One parsed piece of an SDK's stream."""
+def finish_reason(value: Any) -> FinishReason | None:
+    """The service's finish reason in slmkit's terms; an unknown one reads as "stop"."""
+    value = getattr(value, "value", value)  # str Enums too
+    if not value:
+        return None
+    return _FINISH_REASONS.get(str(value), "stop")
 
-    text: str = ""
-    finish_reason: str | None = None
-    usage: Usage | None = None
+
+def usage_of(counted: Any) -> Usage | None:
+    """Usage only when the service reported both counts: never an invented zero."""
+    prompt = getattr(counted, "prompt_tokens", None)
+    completion = getattr(counted, "completion_tokens", None)
+    if isinstance(prompt, int) and isinstance(completion, int):
+        return Usage(prompt, completion)
+    return None
 
 
-def chunk_events(chunks: Iterable[Any], text_of: Callable[[Any], str | None]) -> Iterator[Event]:
-    """Events from OpenAI-shaped chunks (``choices[0]``, optional ``usage``), any SDK."""
+def chunk_events(
+    chunks: Iterable[Any], text_of: Callable[[Any], str | None]
+) -> Iterator[EngineEvent]:
+    """Events from OpenAI-shaped chunks (``choices[0]``, optional ``usage``), any SDK.
+
+    A chunk that carries a finish reason or usage gives a partial :class:`Finish`;
+    :meth:`HostedEngine.run` merges them into the one final event.
+    """
     for chunk in chunks:
-        counted = getattr(chunk, "usage", None)
-        usage = (
-            Usage(counted.prompt_tokens or 0, counted.completion_tokens or 0)
-            if counted is not None
-            else None
-        )
+        usage = usage_of(getattr(chunk, "usage", None))
         if not chunk.choices:
             if usage is not None:
-                yield Event(usage=usage)
+                yield Finish(usage=usage)
             continue
         choice = chunk.choices[0]
-        reason = getattr(choice.finish_reason, "value", choice.finish_reason)  # str Enums too
-        yield Event(text_of(choice) or "", str(reason) if reason else None, usage)
+        text = text_of(choice)
+        if text:
+            yield TextDelta(text)
+        reason = finish_reason(choice.finish_reason)
+        if reason is not None or usage is not None:
+            yield Finish(reason, usage)
 
 
 def _describe_chain(exc: BaseException) -> str:
@@ -221,9 +252,15 @@ class HostedEngine(RemoteEngine):
         self, backend: HostedBackend, endpoint: Endpoint, model_id: str, options: HostedOptions
     ) -> None:
         self.backend_name = backend.name
-        #: True: top_k / repetition_penalty are sent (vLLM and llama.cpp names); False: refused.
-        self.sampling_extensions = backend.sampling_extensions
-        self.supports_completion = backend.supports_completion
+        #: top_k / repetition_penalty are sent (vLLM and llama.cpp names) only when the
+        #: service takes them; raw prompts only where it has /v1/completions.
+        self.capabilities = Capabilities(
+            concurrent=True,
+            raw_prompt=backend.supports_completion,
+            sampling=frozenset({"top_k", "repetition_penalty"})
+            if backend.sampling_extensions
+            else frozenset(),
+        )
         self.key_env = backend.key_env
         self.url = endpoint.url
         self.model_id = model_id
@@ -242,18 +279,13 @@ class HostedEngine(RemoteEngine):
 
     # -- the contract ------------------------------------------------------------
 
-    def stream_chat(self, messages: list[Message], params: Any) -> Iterator[Delta]:
-        self.check_sampling(params)
-        chat = [{"role": m["role"], "content": m["content"]} for m in messages]
-        return self._drive(lambda: self.open_chat(chat, params), "chat request")
-
-    def stream_completion(self, prompt: str, params: Any) -> Iterator[Delta]:
-        if not self.supports_completion:
-            raise UnsupportedFeature(
-                f"backend {self.backend_name!r} only serves chat: use chat() instead of "
-                f"generate(), or backend 'openai' for a server with /v1/completions"
-            )
-        self.check_sampling(params)
+    def run(self, request: Request) -> Iterator[EngineEvent]:
+        """Stream the answer to ``request.messages`` (a chat) or ``request.prompt``."""
+        params = request.params
+        if request.messages is not None:
+            chat = [{"role": m["role"], "content": m["content"]} for m in request.messages]
+            return self._drive(lambda: self.open_chat(chat, params), "chat request")
+        prompt = request.prompt or ""
         return self._drive(lambda: self.open_completion(prompt, params), "completion request")
 
     # -- hooks for providers -------------------------------------------------------
@@ -266,8 +298,8 @@ class HostedEngine(RemoteEngine):
         raise NotImplementedError
 
     @abstractmethod
-    def events(self, stream: Any) -> Iterator[Event]:
-        """Parse the SDK stream into Events."""
+    def events(self, stream: Any) -> Iterator[EngineEvent]:
+        """Parse the SDK stream into TextDelta and (partial) Finish events."""
 
     @abstractmethod
     def describe(self, exc: Exception) -> tuple[str, int | None, str, Mapping[str, str] | None]:
@@ -288,17 +320,6 @@ class HostedEngine(RemoteEngine):
         )
 
     # -- shared policy ---------------------------------------------------------------
-
-    def check_sampling(self, params: Any) -> None:
-        if self.sampling_extensions:
-            return
-        for name, neutral in (("top_k", 0), ("repetition_penalty", 1.0)):
-            if getattr(params, name) != neutral:
-                raise UnsupportedFeature(
-                    f"backend {self.backend_name!r} cannot set {name}: the service has no such "
-                    f"parameter; leave it at {neutral}, or pass a server-specific field with "
-                    f"extra_body={{...}}"
-                )
 
     def sampling(self, params: Any) -> dict[str, Any]:
         """The request fields for GenerationParams, shared by every provider."""
@@ -412,7 +433,7 @@ class HostedEngine(RemoteEngine):
         """What the SDK is told to wait for any one read: never beyond the total timeout."""
         return min(self.options.read_timeout, self.options.timeout)
 
-    def _drive(self, open_stream: Callable[[], Any], what: str) -> Iterator[Delta]:
+    def _drive(self, open_stream: Callable[[], Any], what: str) -> Iterator[EngineEvent]:
         """Open with retries, then stream; a break midway is StreamInterrupted, never a finish.
 
         A generator, so nothing goes over the network until the caller iterates.
@@ -426,19 +447,18 @@ class HostedEngine(RemoteEngine):
         stream = with_retries(attempt, self.classify, self.policy, f"{self.backend_name} {what}")
         yield from self._read(stream, deadline=started[0] + self.options.timeout)
 
-    def _read(self, stream: Any, deadline: float) -> Iterator[Delta]:
+    def _read(self, stream: Any, deadline: float) -> Iterator[EngineEvent]:
         received: list[str] = []
-        finish: str | None = None
+        finish: FinishReason | None = None
         usage: Usage | None = None
         try:
             for event in self.events(stream):
-                if event.text:
+                if isinstance(event, TextDelta):
                     received.append(event.text)
-                    yield Delta(event.text)
-                if event.finish_reason:
-                    finish = event.finish_reason
-                if event.usage is not None:
-                    usage = event.usage
+                    yield event
+                elif isinstance(event, Finish):
+                    finish = event.reason or finish
+                    usage = event.usage or usage
                 if monotonic() > deadline:
                     raise TimeoutError(f"the answer took longer than {self.options.timeout:g} s")
         except GeneratorExit:
@@ -460,5 +480,4 @@ class HostedEngine(RemoteEngine):
                 f"after {len(''.join(received))} characters (connection closed early?)",
                 partial_text="".join(received),
             )
-        reason: FinishReason = "length" if finish == "length" else "stop"
-        yield Delta(finish_reason=reason, usage=usage)
+        yield Finish(finish, usage)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from ._hosted import Endpoint, Event, HostedBackend, HostedEngine, HostedOptions, chunk_events
+from ._hosted import Endpoint, HostedBackend, HostedEngine, HostedOptions, chunk_events
+from .base import EngineEvent
 
 __all__ = ["OpenAICompatibleBackend", "OpenAICompatibleEngine"]
 
@@ -54,7 +55,7 @@ class OpenAICompatibleEngine(HostedEngine):
             **self.sampling(params),
         )
 
-    def events(self, stream: Any) -> Iterator[Event]:
+    def events(self, stream: Any) -> Iterator[EngineEvent]:
         return chunk_events(stream, _text_of)
 
     def describe(self, exc: Exception) -> tuple[str, int | None, str, Mapping[str, str] | None]:

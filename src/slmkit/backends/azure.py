@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from ..errors import AuthenticationError
-from ._hosted import Endpoint, Event, HostedBackend, HostedEngine, HostedOptions, chunk_events
+from ._hosted import Endpoint, HostedBackend, HostedEngine, HostedOptions, chunk_events
+from .base import EngineEvent
 
 __all__ = ["AzureBackend"]
 
@@ -56,7 +57,7 @@ class AzureEngine(HostedEngine):
             **self._timeouts,
         )
 
-    def events(self, stream: Any) -> Iterator[Event]:
+    def events(self, stream: Any) -> Iterator[EngineEvent]:
         from azure.ai.inference.models import StreamingChatCompletionsUpdate
 
         # The SDK's own SSE reader rejects comment lines (": ping", valid SSE that

@@ -1,21 +1,25 @@
-"""The contract every backend implements, built-in or third-party.
+"""The contract every backend implements, built-in or third-party (engine contract v2).
 
-A :class:`Backend` is registered under the entry-point group ``slmkit.backends``.
-``load()`` returns an :class:`Engine`. Local runtimes implement :class:`TokenEngine`
-(token ids in, token ids out) and the core owns templates, stop sequences,
-detokenizing, max_tokens, usage and timings. Hosted services implement
-:class:`RemoteEngine` (messages in, text deltas out).
+A :class:`Backend` is registered under the entry-point group ``slmkit.backends``; its
+``load()`` returns an :class:`Engine`. An engine declares its :class:`Capabilities` and
+has one entry point, :meth:`Engine.run`: one :class:`Request` in, typed events out
+(:class:`Token`, :class:`TextDelta`, :class:`ToolCallDelta`, :class:`Finish`).
+
+Local runtimes subclass :class:`TokenEngine` (prompt token ids in, :class:`Token` events
+out); the core owns templates, stop sequences, detokenizing, max_tokens, usage and
+timings. Hosted services subclass :class:`RemoteEngine` (messages in, text out).
+docs/architecture.md walks one request through the core.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Container, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import AsyncIterator, Container, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
+from ..catalog import ModelRef
 from ..errors import BackendNotInstalled, InvalidRequest
 from ..textstream import Detokenizer, WindowDetokenizer
 from ..types import FinishReason, Message, Usage
@@ -23,18 +27,131 @@ from ..types import FinishReason, Message, Usage
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from ..catalog import ModelSpec
     from ..params import GenerationParams
 
 __all__ = [
     "Availability",
     "Backend",
-    "Delta",
+    "Capabilities",
     "Engine",
+    "EngineEvent",
+    "Finish",
     "ModelRef",
     "RemoteEngine",
+    "Request",
+    "Scheduler",
+    "TextDelta",
+    "Token",
     "TokenEngine",
+    "ToolCallDelta",
 ]
+
+
+# -- what an engine can do ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine declares it can do; the core refuses anything else up front.
+
+    ``constraint``: how it applies a structured-output constraint: "mask" (the core's
+    per-token mask through a logits hook), "native" (the runtime's own structured output)
+    or None. ``constraint_types`` lists the response_format types it accepts then.
+    ``sampling``: the optional sampling parameters it honours (``top_k``,
+    ``repetition_penalty``); a request that sets another to a non-neutral value is refused.
+    ``concurrent``: requests may run at the same time (hosted services).
+    """
+
+    constraint: Literal["mask", "native"] | None = None
+    constraint_types: frozenset[str] = frozenset()
+    tools: bool = False
+    images: bool = False
+    embeddings: bool = False
+    batching: bool = False
+    prefix_reuse: bool = False
+    logprobs: bool = False
+    raw_prompt: bool = True
+    sampling: frozenset[str] = frozenset({"top_k", "repetition_penalty"})
+    concurrent: bool = False
+
+
+# -- one request in ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything one generation needs, validated by the core before the engine sees it.
+
+    Token engines read ``prompt_ids``; hosted engines read ``messages`` (a chat) or
+    ``prompt`` (a raw completion). ``constraint``, ``tools`` and ``media`` are filled by
+    the features that need them and are None/empty otherwise. ``facts`` is this request's
+    own slot for runtime figures (OpenVINO's perf metrics, ...): the engine may write to it
+    while running and the core hands it out as ``Completion.runtime``.
+    """
+
+    params: GenerationParams
+    prompt_ids: Sequence[int] | None = None
+    messages: list[Message] | None = None
+    prompt: str | None = None
+    constraint: Any = None
+    tools: Sequence[Mapping[str, Any]] | None = None
+    media: tuple[Any, ...] = ()
+    facts: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+# -- typed events out ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A generated token id (token engines)."""
+
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of generated text (hosted engines)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call as it forms: ``arguments`` is a fragment of JSON text."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The engine's last word. ``reason`` None: the runtime stopped by itself (EOS).
+
+    ``usage`` None: the engine does not know (the core counts for token engines; for a
+    hosted service that sent none, usage stays unknown rather than invented).
+    """
+
+    reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+EngineEvent = Token | TextDelta | ToolCallDelta | Finish
+
+
+class Scheduler(Protocol):
+    """The seam between an LLM and its engine: takes requests, hands back event streams.
+
+    ``submit`` returns an iterator that runs the request when iterated (so validation
+    errors raise at call time and no work starts before the consumer asks). ``close``
+    ends waiting and running requests with an error and returns.
+    """
+
+    def submit(self, engine: Engine, request: Request) -> Iterator[EngineEvent]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -44,15 +161,6 @@ class Availability:
     installed: bool
     usable: bool
     reason: str = ""
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """The model a user asked for: a catalog alias, a local path, or a raw id."""
-
-    name: str
-    spec: ModelSpec | None = None
-    path: Path | None = None
 
 
 class Backend(ABC):
@@ -97,7 +205,11 @@ class Backend(ABC):
 
     @classmethod
     def parse_options(cls, options: Mapping[str, Any]) -> Any:
-        """Validate backend-only options; an unknown option is an error naming the known ones."""
+        """Validate backend-only options once; the result is what load() receives.
+
+        An unknown option is an error naming the known ones. None when the backend
+        takes no options.
+        """
         from pydantic import ValidationError
 
         if cls.options_model is None:
@@ -120,25 +232,55 @@ class Backend(ABC):
             raise InvalidRequest(message, field=name) from None
 
     @abstractmethod
-    def load(self, model: ModelRef, options: Mapping[str, Any]) -> Engine:
-        """Resolve the model's artifact for this runtime and load it."""
+    def load(self, model: ModelRef, options: Any) -> Engine:
+        """Load ``model`` with ``options``, the instance parse_options() returned.
+
+        ``model`` comes from the catalog's resolver; :func:`slmkit.catalog.resolve_artifact`
+        turns it into the file or folder this runtime reads (converting when needed).
+        """
 
 
-class Engine(ABC):  # noqa: B024 - abstract by intent: subclass TokenEngine or RemoteEngine
-    """A loaded model. Subclasses set these attributes in __init__."""
+class Engine(ABC):
+    """A loaded model: declares what it can do and runs one request at a time.
+
+    Subclasses set the attributes in ``__init__`` and implement :meth:`run`. The core
+    checks every request against :attr:`capabilities` before calling :meth:`run`, so an
+    engine never has to refuse a feature it did not declare.
+    """
 
     artifact: str = ""
     device: str = "cpu"
     context_length: int = 0
-    #: Runtime-specific figures shown as ``LLM.info.extra``; the engine may update it in place.
-    info_extra: dict[str, Any] | None = None
+    #: Static runtime facts shown as ``LLM.info.extra`` (copied once at load time).
+    info_extra: Mapping[str, Any] | None = None
+    capabilities: Capabilities = Capabilities()
+
+    @abstractmethod
+    def run(self, request: Request) -> Iterator[EngineEvent]:
+        """Yield the events of one generation; ``close()`` on the iterator stops the work.
+
+        Token engines yield :class:`Token` for each generated id and may end with a
+        :class:`Finish` (no reason: the runtime stopped by itself). Hosted engines yield
+        :class:`TextDelta` and end with :class:`Finish`. The core enforces EOS, max_tokens
+        and stop sequences, so an engine may loop without bound.
+        """
+
+    def make_scheduler(self) -> Scheduler:
+        """The scheduler the LLM sends this engine's requests through.
+
+        The default runs one request at a time in arrival order; a runtime that batches
+        returns its own. Hosted engines run requests concurrently.
+        """
+        from ..scheduler import ConcurrentScheduler, SerialScheduler
+
+        return ConcurrentScheduler() if self.capabilities.concurrent else SerialScheduler()
 
     def close(self) -> None:  # noqa: B027 - optional hook
-        """Release the runtime's resources. Called once by LLM.close()."""
+        """Release the runtime's resources. Called once, after the last request ended."""
 
 
 class TokenEngine(Engine):
-    """A local runtime that turns prompt token ids into generated token ids."""
+    """A local runtime: token ids in, token ids out. The core owns everything else."""
 
     #: Jinja chat template shipped with the model (None: the catalog's or none).
     chat_template: str | None = None
@@ -162,37 +304,16 @@ class TokenEngine(Engine):
         """A fresh incremental detokenizer for one generation."""
         return WindowDetokenizer(self.decode)
 
-    def check_params(self, params: GenerationParams) -> None:
-        """Raise UnsupportedFeature for a parameter this runtime cannot honour."""
-
-    @abstractmethod
-    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
-        """Yield generated token ids until the caller stops iterating.
-
-        The core stops at EOS, max_tokens and stop sequences and then closes the
-        iterator, so implementations may loop without bound; ``close()`` on the
-        generator must stop the runtime's work.
-        """
-
-
-@dataclass(frozen=True)
-class Delta:
-    """A piece of a hosted answer; the last one carries finish_reason and usage."""
-
-    text: str = ""
-    finish_reason: FinishReason | None = None
-    usage: Usage | None = None
-
 
 class RemoteEngine(Engine):
-    """A hosted service that takes messages and streams text."""
+    """A hosted service: takes messages (or a raw prompt) and streams text."""
 
     is_chat: bool = True
+    capabilities: Capabilities = Capabilities(concurrent=True)
 
-    @abstractmethod
-    def stream_chat(self, messages: list[Message], params: GenerationParams) -> Iterator[Delta]:
-        """Stream the assistant's answer to ``messages``."""
+    async def arun(self, request: Request) -> AsyncIterator[EngineEvent]:
+        """Async twin of :meth:`run`; the default drives :meth:`run` in a worker thread."""
+        from .._threads import iterate_in_thread
 
-    @abstractmethod
-    def stream_completion(self, prompt: str, params: GenerationParams) -> Iterator[Delta]:
-        """Stream a raw-prompt continuation (or raise UnsupportedFeature)."""
+        async for event in iterate_in_thread(self.run(request)):
+            yield event

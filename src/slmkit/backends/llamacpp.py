@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ from ..errors import InvalidModelFile, ModelNotFound
 from ..gguf import GGUFInfo, read_gguf
 from ..probe import physical_cores
 from ..textstream import ByteDetokenizer, Detokenizer
-from .base import Backend, ModelRef, TokenEngine
+from .base import Backend, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -55,12 +55,11 @@ class LlamaCppBackend(Backend):
     description = "llama.cpp (GGUF); fast on CPU, GPU offload when built with CUDA/Metal"
     options_model = LlamaCppOptions
 
-    def load(self, model: ModelRef, options: Mapping[str, Any]) -> LlamaCppEngine:
-        opts = LlamaCppOptions.model_validate(dict(options))
+    def load(self, model: ModelRef, options: LlamaCppOptions) -> LlamaCppEngine:
         info = read_gguf(resolve_gguf(model))
-        default_ctx = model.spec.default_context if model.spec else 4096
-        context = opts.context_length or min(default_ctx, info.context_length or default_ctx)
-        return LlamaCppEngine(info, context, opts)
+        default_ctx = model.default_context
+        context = options.context_length or min(default_ctx, info.context_length or default_ctx)
+        return LlamaCppEngine(info, context, options)
 
 
 def resolve_gguf(model: ModelRef) -> Path:
@@ -164,14 +163,22 @@ class LlamaCppEngine(TokenEngine):
     def _piece(self, token: int) -> bytes:
         return self._token_to_piece(token).rstrip(b"\0")
 
-    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
+    def run(self, request: Request) -> Iterator[Token]:
+        tokens = self._tokens(request.prompt_ids or (), request.params)
+        try:
+            for token in tokens:
+                yield Token(token)
+        finally:
+            tokens.close()  # type: ignore[attr-defined]
+
+    def _tokens(self, prompt_ids: Sequence[int], params: GenerationParams) -> Iterator[int]:
         llama = self._llama
         # A fresh state for every request: reusing a cached prompt prefix changed greedy
         # output in llama.cpp (RUNTIME-NOTES), and slmkit promises determinism.
         llama.reset()  # type: ignore[no-untyped-call]
         llama.set_seed(params.seed if params.seed is not None else random.getrandbits(32))
         return llama.generate(
-            prompt_ids,
+            list(prompt_ids),
             temp=params.temperature,
             top_k=params.top_k,
             top_p=params.top_p,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,11 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelError
 from ..probe import has_distribution
-from .base import Availability, Backend, ModelRef, TokenEngine
+from .base import Availability, Backend, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from ..catalog import ModelSpec
-    from ..params import GenerationParams
 
 __all__ = ["MlxBackend", "MlxEngine", "MlxOptions"]
 
@@ -96,12 +95,12 @@ class MlxBackend(Backend):
             return Availability(True, True, "Linux CPU build (mlx-cpu): correct but slow")
         return Availability(True, True, f"Linux {build} build")
 
-    def load(self, model: ModelRef, options: Mapping[str, Any]) -> MlxEngine:
+    def load(self, model: ModelRef, options: MlxOptions) -> MlxEngine:
         self.require()
         availability = self.check()
         if not availability.usable:
             raise BackendUnavailable(f"backend 'mlx' cannot run here: {availability.reason}")
-        opts: MlxOptions = self.parse_options(options)
+        opts = options
         path = _artifact(model, opts.bits)
         context = opts.context_length or (model.spec.default_context if model.spec else None)
         return MlxEngine(path, context)
@@ -216,11 +215,12 @@ class MlxEngine(TokenEngine):
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer._tokenizer.decode(list(token_ids), skip_special_tokens=True))
 
-    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
+    def run(self, request: Request) -> Iterator[Token]:
         import mlx.core as mx
         from mlx_lm.generate import generate_step, generation_stream, wired_limit
         from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
+        params = request.params
         if params.seed is not None:
             mx.random.seed(params.seed)
         sampler = make_sampler(
@@ -240,7 +240,7 @@ class MlxEngine(TokenEngine):
         streams: list[Any] = [generation_stream]  # as stream_generate passes it
         with wired_limit(self._model, streams):
             steps = generate_step(
-                mx.array(prompt_ids),
+                mx.array(list(request.prompt_ids or ())),
                 self._model,
                 max_tokens=params.max_tokens,
                 sampler=sampler,
@@ -248,7 +248,7 @@ class MlxEngine(TokenEngine):
             )
             try:
                 for token, _logprobs in steps:
-                    yield int(token)
+                    yield Token(int(token))
             finally:
                 steps.close()
 

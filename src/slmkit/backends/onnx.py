@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..catalog import HubArtifact, hfcache
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..textstream import Detokenizer
-from .base import Backend, ModelRef, TokenEngine
+from .base import Backend, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from ..params import GenerationParams
@@ -70,13 +70,13 @@ class OnnxBackend(Backend):
     description = "ONNX Runtime GenAI (genai_config.json folders); CPU, CUDA, DirectML"
     options_model = OnnxOptions
 
-    def load(self, model: ModelRef, options: Mapping[str, Any]) -> OnnxEngine:
-        opts = OnnxOptions.model_validate(dict(options))
+    def load(self, model: ModelRef, options: OnnxOptions) -> OnnxEngine:
+        opts = options
         provider = choose_provider(opts.execution_provider)
         folder = resolve_folder(model, provider, opts.precision)
         genai = _read_json(folder / GENAI_CONFIG)
         model_context = int(genai.get("model", {}).get("context_length") or 0)
-        default_ctx = model.spec.default_context if model.spec else 4096
+        default_ctx = model.default_context
         context = opts.context_length or (
             min(default_ctx, model_context) if model_context else default_ctx
         )
@@ -308,16 +308,17 @@ class OnnxEngine(TokenEngine):
     def detokenizer(self) -> Detokenizer:
         return _StreamDetokenizer(self._tokenizer.create_stream())
 
-    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
+    def run(self, request: Request) -> Iterator[Token]:
         og = self._og
+        prompt_ids = list(request.prompt_ids or ())
         generator_params = og.GeneratorParams(self._model)
-        generator_params.set_search_options(**self.search_options(len(prompt_ids), params))
+        generator_params.set_search_options(**self.search_options(len(prompt_ids), request.params))
         generator = og.Generator(self._model, generator_params)
         try:
             generator.append_tokens(prompt_ids)
             while not generator.is_done():
                 generator.generate_next_token()
-                yield int(generator.get_next_tokens()[0])
+                yield Token(int(generator.get_next_tokens()[0]))
         finally:
             del generator
 

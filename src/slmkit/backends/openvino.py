@@ -14,7 +14,7 @@ import json
 import queue
 import random
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..catalog import HubArtifact, hfcache
 from ..errors import BackendUnavailable, InvalidModelFile, ModelNotFound
 from ..probe import physical_cores
-from .base import Backend, ModelRef, TokenEngine
+from .base import Backend, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from ..params import GenerationParams
@@ -73,8 +73,8 @@ class OpenVINOBackend(Backend):
     description = "OpenVINO GenAI (OpenVINO IR); Intel CPU, GPU and NPU"
     options_model = OpenVINOOptions
 
-    def load(self, model: ModelRef, options: Mapping[str, Any]) -> OpenVINOEngine:
-        opts = OpenVINOOptions.model_validate(dict(options))
+    def load(self, model: ModelRef, options: OpenVINOOptions) -> OpenVINOEngine:
+        opts = options
         folder = resolve_ir(model, opts.weight_format)
         device = choose_device(opts.device)
         return OpenVINOEngine(folder, device, _context_length(folder, model, opts), opts)
@@ -183,7 +183,7 @@ def _context_length(folder: Path, model: ModelRef, opts: OpenVINOOptions) -> int
     if opts.context_length is not None:
         return opts.context_length
     trained = int(_read_json(folder / "config.json").get("max_position_embeddings") or 0)
-    default = model.spec.default_context if model.spec else 4096
+    default = model.default_context
     return min(default, trained) if trained else default
 
 
@@ -263,9 +263,10 @@ _STREAMER: Any = None
 class OpenVINOEngine(TokenEngine):
     """One LLMPipeline and its tokenizer.
 
-    ``info_extra["openvino"]`` (seen as ``LLM.info.extra``) holds the load time and
-    OpenVINO's own figures for the last generation (TTFT, TPOT, throughput, inference
-    duration in ms; input and generated tokens), updated after every generation.
+    ``info_extra["openvino"]`` (seen as ``LLM.info.extra``) holds the load time and device;
+    each ``Completion.runtime["openvino"]["perf_metrics"]`` holds OpenVINO's own figures
+    for that generation (TTFT, TPOT, throughput, inference duration in ms; input and
+    generated tokens).
     """
 
     def __init__(self, folder: Path, device: str, context_length: int, opts: OpenVINOOptions):
@@ -285,12 +286,8 @@ class OpenVINOEngine(TokenEngine):
                 "the IR may need a newer openvino-genai (pip install -U openvino-genai), or "
                 "try device='CPU'"
             ) from exc
-        self._metrics: dict[str, Any] = {
-            "load_time_s": 0.0,
-            "device": device,
-            "perf_metrics": {},
-        }
-        self.info_extra: dict[str, object] = {"openvino": self._metrics}
+        self._metrics: dict[str, Any] = {"load_time_s": 0.0, "device": device}
+        self.info_extra = {"openvino": self._metrics}
         self._openvino_genai = openvino_genai
         tokenizer = self._pipe.get_tokenizer()
         self._tokenizer = tokenizer
@@ -349,19 +346,19 @@ class OpenVINOEngine(TokenEngine):
             config.rng_seed = params.seed if params.seed is not None else random.getrandbits(32)
         return config
 
-    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
+    def run(self, request: Request) -> Iterator[Token]:
         import numpy as np
         import openvino
 
-        config = self.generation_config(params)
-        input_ids = openvino.Tensor(np.array([prompt_ids], dtype=np.int64))
+        config = self.generation_config(request.params)
+        input_ids = openvino.Tensor(np.array([list(request.prompt_ids or ())], dtype=np.int64))
         handoff = _Handoff()
         streamer = _token_streamer(handoff)
 
         def run() -> None:
             try:
                 result = self._pipe.generate(input_ids, config, streamer)
-                self._metrics["perf_metrics"] = _summarise(result.perf_metrics)
+                request.facts["openvino"] = {"perf_metrics": _summarise(result.perf_metrics)}
                 handoff.put(_DONE)
             except BaseException as exc:
                 handoff.put(exc)
@@ -375,7 +372,7 @@ class OpenVINOEngine(TokenEngine):
                     return
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                yield Token(item)
         finally:
             handoff.stopped.set()
             worker.join()

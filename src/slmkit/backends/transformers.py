@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,7 +25,7 @@ from ..errors import (
     ModelNotFound,
     UnsupportedFeature,
 )
-from .base import Backend, ModelRef, TokenEngine
+from .base import Backend, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     import torch
@@ -73,14 +73,13 @@ class TransformersBackend(Backend):
     description = "Hugging Face transformers (PyTorch); CPU, CUDA, MPS, bitsandbytes 8/4-bit"
     options_model = TransformersOptions
 
-    def load(self, model: ModelRef, options: Mapping[str, Any]) -> TransformersEngine:
-        opts = TransformersOptions.model_validate(dict(options))
+    def load(self, model: ModelRef, options: TransformersOptions) -> TransformersEngine:
+        opts = options
         device = _pick_device(opts.device)
         if opts.quantization is not None:
             _check_quantization(opts.quantization, device)
         folder = resolve_checkpoint(model)
-        default_ctx = model.spec.default_context if model.spec else 4096
-        return TransformersEngine(folder, device, default_ctx, opts)
+        return TransformersEngine(folder, device, model.default_context, opts)
 
 
 def resolve_checkpoint(model: ModelRef) -> Path:
@@ -245,10 +244,18 @@ class TransformersEngine(TokenEngine):
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=True))
 
-    def check_params(self, params: GenerationParams) -> None:
-        """Every GenerationParams field maps onto transformers; nothing to refuse."""
+    def run(self, request: Request) -> Iterator[Token]:
+        tokens = self.generate_tokens(request.prompt_ids or (), request.params)
+        try:
+            for token in tokens:
+                yield Token(token)
+        finally:
+            tokens.close()
 
-    def generate_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[int]:
+    def generate_tokens(
+        self, prompt_ids: Sequence[int], params: GenerationParams
+    ) -> Generator[int, None, None]:
+        """The decode loop on its own (token ids out); run() wraps it in events."""
         import torch
         from transformers import DynamicCache
 
@@ -261,7 +268,7 @@ class TransformersEngine(TokenEngine):
             generator.manual_seed(
                 params.seed if params.seed is not None else random.getrandbits(32)
             )
-        seen = torch.tensor([prompt_ids], dtype=torch.long, device=device)
+        seen = torch.tensor([list(prompt_ids)], dtype=torch.long, device=device)
         step_ids = seen
         cache = DynamicCache(config=model.config)
         while True:

@@ -13,11 +13,13 @@ from ..errors import ModelNotFound
 
 __all__ = [
     "HubArtifact",
+    "ModelRef",
     "ModelSpec",
     "PackagedGGUF",
     "all_models",
     "get",
     "lookup",
+    "model_ref",
 ]
 
 
@@ -100,3 +102,35 @@ def is_local_path(name: str) -> bool:
         or Path(name).expanduser().exists()
         or "\\" in name
     )
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """The model a user asked for: a catalog alias, a local path, or a raw id."""
+
+    name: str
+    spec: ModelSpec | None = None
+    path: Path | None = None
+
+    @property
+    def default_context(self) -> int:
+        """The context window to allocate when neither the user nor the model says."""
+        return self.spec.default_context if self.spec is not None else 4096
+
+
+def model_ref(name: str) -> ModelRef:
+    """A catalog alias, a local path, or anything else (a hub or service model id)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ModelNotFound(
+            "the model name is empty: pass a catalog alias (slmkit models), a local path, "
+            "or a hub id"
+        )
+    spec = lookup(name)
+    if spec is not None:
+        return ModelRef(spec.alias, spec=spec)
+    if is_local_path(name):
+        path = Path(name).expanduser()
+        if not path.exists():
+            raise ModelNotFound(f"model path {path} does not exist; check the path")
+        return ModelRef(name, path=path.resolve())
+    return ModelRef(name)
