@@ -86,8 +86,7 @@ def rank_backends(
 
 
 def _as_ref(model: str | ModelRef | None) -> ModelRef:
-    from ._api import model_ref
-    from .backends.base import ModelRef
+    from .catalog import ModelRef, model_ref
     from .catalog.models import DEFAULT_MODEL
 
     if isinstance(model, ModelRef):

@@ -14,6 +14,7 @@ docs/architecture.md walks one request through the core.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from ..params import GenerationParams
+    from ..scheduler import SchedulerStats
 
 __all__ = [
     "Availability",
@@ -145,11 +147,16 @@ class Scheduler(Protocol):
     """The seam between an LLM and its engine: takes requests, hands back event streams.
 
     ``submit`` returns an iterator that runs the request when iterated (so validation
-    errors raise at call time and no work starts before the consumer asks). ``close``
-    ends waiting and running requests with an error and returns.
+    errors raise at call time and no work starts before the consumer asks); a set
+    ``cancel`` takes a queued request out of line. ``stats()`` gives queue depth and
+    requests running. ``close`` ends waiting and running requests with an error and returns.
     """
 
-    def submit(self, engine: Engine, request: Request) -> Iterator[EngineEvent]: ...
+    def submit(
+        self, engine: Engine, request: Request, cancel: threading.Event | None = None
+    ) -> Iterator[EngineEvent]: ...
+
+    def stats(self) -> SchedulerStats: ...
 
     def close(self) -> None: ...
 

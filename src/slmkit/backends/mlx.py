@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelError
+from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..probe import has_distribution
 from .base import Availability, Backend, ModelRef, Request, Token, TokenEngine
 
@@ -130,18 +130,12 @@ def _artifact(model: ModelRef, bits: int | None) -> Path:
 
 
 def _alias_artifact(spec: ModelSpec, bits: int | None) -> Path:
+    from ..artifacts import cached, converted
     from ..catalog import hfcache
-    from ..convert import cached_artifact, missing_artifact_error
-
-    def converted(to: str, **options: Any) -> Path | None:
-        try:
-            return cached_artifact(spec.alias, to, **options)
-        except ModelError:  # its offline GGUF is not installed: nothing was converted
-            return None
 
     if spec.packaged is not None:
         for candidate in (bits,) if bits else (4, 8, 16):
-            found = converted("mlx", bits=candidate)
+            found = cached(spec.alias, "mlx", bits=candidate)
             if found is not None:
                 return found
     repo = spec.hub.get("mlx")
@@ -150,15 +144,19 @@ def _alias_artifact(spec: ModelSpec, bits: int | None) -> Path:
         if found is not None:
             return found
     if bits is None:
-        found = converted("hf") if spec.packaged is not None else None
+        found = cached(spec.alias, "hf") if spec.packaged is not None else None
         if found is None and "hf" in spec.hub:
             found = hfcache.find_cached(spec.hub["hf"])
         if found is not None:
             return found
     if spec.packaged is None and repo is not None:
         return hfcache.resolve(repo, f"{spec.alias} in MLX format")
-    flags = f"--bits {bits}" if bits else ""
-    raise missing_artifact_error(spec.alias, "mlx", "mlx", flags)
+    if spec.packaged is None:
+        raise ModelNotFound(
+            f"{spec.alias} has no MLX model and no offline GGUF to convert: download its "
+            "checkpoint and load that folder, or use another backend (slmkit models)"
+        )
+    return converted(spec.alias, "mlx", "mlx", f"--bits {bits or 4}", bits=bits or 4)
 
 
 def _max_positions(path: Path) -> int | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..artifacts import converted
 from ..catalog import HubArtifact, hfcache
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..textstream import Detokenizer
@@ -142,15 +143,6 @@ def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
         return pick_variant(path, provider, str(model.path))
     spec = model.spec
     if spec is not None:
-        from ..convert import cached_artifact, missing_artifact_error
-
-        flags = _convert_flags(provider, precision)
-        if spec.packaged is not None:
-            cached = cached_artifact(
-                spec.alias, "onnx", precision=precision, execution_provider=provider
-            )
-            if cached is not None:
-                return cached
         hub = spec.hub.get("onnx")
         if hub is not None:
             found = hfcache.find_cached(hub)
@@ -158,7 +150,14 @@ def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
                 root = found or hfcache.resolve(hub, f"{spec.alias} (ONNX)")
                 return pick_variant(root, provider, hub.repo)
         if spec.packaged is not None:
-            raise missing_artifact_error(spec.alias, "onnx", "onnx", flags)
+            return converted(
+                spec.alias,
+                "onnx",
+                "onnx",
+                _convert_flags(provider, precision),
+                precision=precision,
+                execution_provider=provider,
+            )
         raise ModelNotFound(
             f"{spec.alias} has no ONNX model and no offline GGUF to convert: download its "
             f"checkpoint ({spec.hub.get('hf', HubArtifact('?')).repo}) and run "

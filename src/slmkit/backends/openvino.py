@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..artifacts import converted
 from ..catalog import HubArtifact, hfcache
 from ..errors import BackendUnavailable, InvalidModelFile, ModelNotFound
 from ..probe import physical_cores
@@ -89,12 +90,6 @@ def resolve_ir(model: ModelRef, weight_format: str = "int4") -> Path:
         return _converted(str(model.path), weight_format, flags)
     spec = model.spec
     if spec is not None:
-        from ..convert import cached_artifact
-
-        if spec.packaged is not None:
-            cached = cached_artifact(spec.alias, "openvino", weight_format=weight_format)
-            if cached is not None:
-                return _check_ir(cached)
         if "openvino" in spec.hub:
             if spec.packaged is not None:
                 found = hfcache.find_cached(spec.hub["openvino"])
@@ -103,9 +98,7 @@ def resolve_ir(model: ModelRef, weight_format: str = "int4") -> Path:
             else:
                 return _check_ir(hfcache.resolve(spec.hub["openvino"], f"{spec.alias} (OpenVINO)"))
         if spec.packaged is not None:
-            from ..convert import missing_artifact_error
-
-            raise missing_artifact_error(spec.alias, "openvino", "openvino", flags)
+            return _converted(spec.alias, weight_format, flags)
         raise ModelNotFound(
             f"{spec.alias} has no OpenVINO IR in the catalog: convert its checkpoint with "
             f"`slmkit convert PATH --to openvino` and load that folder"
@@ -118,14 +111,9 @@ def resolve_ir(model: ModelRef, weight_format: str = "int4") -> Path:
     )
 
 
-def _converted(path: str, weight_format: str, flags: str) -> Path:
-    """A GGUF file or checkpoint folder: its converted IR from the cache, if made already."""
-    from ..convert import cached_artifact, missing_artifact_error
-
-    cached = cached_artifact(path, "openvino", weight_format=weight_format)
-    if cached is None:
-        raise missing_artifact_error(path, "openvino", "openvino", flags)
-    return _check_ir(cached)
+def _converted(model: str, weight_format: str, flags: str) -> Path:
+    """An alias, GGUF file or checkpoint folder: its IR, by the one conversion rule."""
+    return _check_ir(converted(model, "openvino", "openvino", flags, weight_format=weight_format))
 
 
 def _check_ir(folder: Path) -> Path:

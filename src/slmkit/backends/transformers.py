@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..artifacts import converted
 from ..catalog import HubArtifact, hfcache
 from ..errors import (
     BackendUnavailable,
@@ -84,8 +85,6 @@ class TransformersBackend(Backend):
 
 def resolve_checkpoint(model: ModelRef) -> Path:
     """A checkpoint folder for a path, a catalog alias, a .gguf file, or a hub id."""
-    from ..convert import convert
-
     if model.path is not None:
         if model.path.is_dir():
             if not (model.path / "config.json").is_file():
@@ -95,13 +94,13 @@ def resolve_checkpoint(model: ModelRef) -> Path:
                 )
             return model.path
         if model.path.suffix == ".gguf":
-            return convert(str(model.path), to="hf")
+            return converted(str(model.path), "hf", "transformers")
         raise ModelNotFound(f"{model.path} is neither a checkpoint folder nor a .gguf file")
     spec = model.spec
     if spec is not None:
         if spec.packaged is not None:
             # The offline GGUF, converted once: the same weights every local backend runs.
-            return convert(spec.alias, to="hf")
+            return converted(spec.alias, "hf", "transformers")
         if "hf" in spec.hub:
             return hfcache.resolve(spec.hub["hf"], f"{spec.alias} (transformers checkpoint)")
         raise ModelNotFound(f"{spec.alias} has no transformers checkpoint; try another backend")

@@ -75,7 +75,7 @@ def _target(to: str) -> _Target:
 def resolve_source(model: str) -> Source:
     """A catalog alias (its offline GGUF), a .gguf file, or a checkpoint folder."""
     from .. import catalog
-    from .._api import model_ref
+    from ..catalog import model_ref
     from ..catalog.offline import assemble
 
     ref = model_ref(model)
