@@ -7,7 +7,7 @@ usage and timings behave the same everywhere.
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from time import perf_counter
 
 from .backends.base import EngineEvent, Finish, Request, TextDelta, Token, TokenEngine
@@ -15,7 +15,7 @@ from .errors import GenerationError, SlmkitError
 from .textstream import StopMatcher
 from .types import Chunk, Completion, FinishReason, Timings, Usage, freeze
 
-__all__ = ["collect", "run_text", "run_tokens"]
+__all__ = ["arun_text", "collect", "run_text", "run_tokens"]
 
 
 def _timings(start: float, first: float | None, last: float, generated: int) -> Timings:
@@ -91,6 +91,51 @@ def run_tokens(
     )
 
 
+class _TextPolicy:
+    """Stop sequences, usage and timings for a hosted stream, shared by the sync and the
+    async loop so both behave the same."""
+
+    def __init__(self, request: Request, start: float) -> None:
+        self.request = request
+        self.start = start
+        self.stops = StopMatcher(request.params.stop)
+        self.first: float | None = None
+        self.pieces = 0
+        self.reason: FinishReason = "stop"
+        self.usage: Usage | None = None
+        self.done = False
+
+    def take(self, event: EngineEvent) -> str:
+        """The text to emit for ``event`` ("" for none); sets ``done`` when it ends."""
+        if type(event) is TextDelta:
+            if not event.text:
+                return ""
+            if self.first is None:
+                self.first = perf_counter()
+            self.pieces += 1
+            text = self.stops.feed(event.text)
+            if self.stops.stopped:
+                self.reason, self.done = "stop", True
+            return text
+        if isinstance(event, Finish):
+            self.usage = event.usage
+            self.reason = event.reason or "stop"
+            self.done = True
+        return ""
+
+    def last(self) -> Chunk:
+        tail = "" if self.stops.stopped else self.stops.flush()
+        # Without usage from the service the decode rate counts text pieces, not tokens.
+        counted = self.usage.completion_tokens if self.usage is not None else self.pieces
+        return Chunk(
+            tail,
+            finish_reason=self.reason,
+            usage=self.usage,
+            timings=_timings(self.start, self.first, perf_counter(), counted),
+            runtime=freeze(self.request.facts),
+        )
+
+
 def run_text(
     events: Iterator[EngineEvent],
     request: Request,
@@ -98,44 +143,36 @@ def run_text(
     cancel: threading.Event | None = None,
 ) -> Generator[Chunk, None, None]:
     """Apply the core's stop-sequence policy, usage and timings to a hosted stream."""
-    stops = StopMatcher(request.params.stop)
-    first: float | None = None
-    pieces = 0
-    reason: FinishReason = "stop"
-    usage: Usage | None = None
+    policy = _TextPolicy(request, start)
     try:
         for event in events:
-            if type(event) is TextDelta:
-                if not event.text:
-                    continue
-                if first is None:
-                    first = perf_counter()
-                pieces += 1
-                text = stops.feed(event.text)
-                if text:
-                    yield Chunk(text)
-                if stops.stopped:
-                    reason = "stop"
-                    break
-            elif isinstance(event, Finish):
-                usage = event.usage
-                reason = event.reason or "stop"
-                break
-            if cancel is not None and cancel.is_set():
+            text = policy.take(event)
+            if text:
+                yield Chunk(text)
+            if policy.done or (cancel is not None and cancel.is_set()):
                 break
     finally:
         _close(events)
-    tail = "" if stops.stopped else stops.flush()
-    last = perf_counter()
-    # Without usage from the service the decode rate counts text pieces, not tokens.
-    counted = usage.completion_tokens if usage is not None else pieces
-    yield Chunk(
-        tail,
-        finish_reason=reason,
-        usage=usage,
-        timings=_timings(start, first, last, counted),
-        runtime=freeze(request.facts),
-    )
+    yield policy.last()
+
+
+async def arun_text(
+    events: AsyncIterator[EngineEvent], request: Request, start: float
+) -> AsyncIterator[Chunk]:
+    """run_text() for a hosted engine's async stream (``RemoteEngine.arun``)."""
+    policy = _TextPolicy(request, start)
+    try:
+        async for event in events:
+            text = policy.take(event)
+            if text:
+                yield Chunk(text)
+            if policy.done:
+                break
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
+    yield policy.last()
 
 
 def _close(events: Iterator[EngineEvent]) -> None:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Generator, Iterator
 from time import perf_counter
 from typing import Any
 
-from ._generation import collect, run_text, run_tokens
+from ._generation import arun_text, collect, run_text, run_tokens
 from ._messages import as_messages, check_prompt
 from ._stream import ChunkStream
 from ._threads import iterate_in_thread
@@ -215,9 +215,25 @@ class LLM:
                 "a stream of this LLM is still open in this thread; finish or close() it "
                 "before starting an async call (it would wait for that stream forever)"
             )
+        if isinstance(self._engine, RemoteEngine):
+            start = perf_counter()
+            with self._in_use():
+                request = self._prepare(prompt, messages, params)
+            return self._aremote(self._engine, request, start)
         cancel = threading.Event()
         stream = self._open(prompt, messages, params, cancel, sync=False)
         return iterate_in_thread(stream, cancel)
+
+    async def _aremote(
+        self, engine: RemoteEngine, request: Request, start: float
+    ) -> AsyncIterator[Chunk]:
+        """A hosted engine's own async stream: no worker thread, cancellation is native."""
+        if self._closed:
+            raise LLMClosed()
+        async for chunk in arun_text(engine.arun(request), request, start):
+            if self._closed:
+                raise LLMClosed("the LLM was closed while this stream was open")
+            yield chunk
 
     def _collect(self, chunks: Iterator[Chunk]) -> Completion:
         return collect(chunks, self._info.backend, self._info.model)

@@ -9,7 +9,10 @@ offline models in its own format (converted first when the backend needs it):
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +22,29 @@ from slmkit._llm import LLM
 
 BASE_MODEL = "gemma-3-270m"
 CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
+
+
+def _install_thirdparty_plugin() -> None:
+    """Lay out tests/contract/thirdparty_plugin.py as its own installed distribution with
+    a ``slmkit.backends`` entry point, exactly as pip would, and make it importable."""
+    root = Path(tempfile.mkdtemp(prefix="slmkit-plugin-"))
+    source = Path(__file__).with_name("thirdparty_plugin.py").read_text(encoding="utf-8")
+    (root / "slmkit_thirdparty_plugin.py").write_text(source, encoding="utf-8")
+    info = root / "slmkit_thirdparty_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: slmkit-thirdparty-plugin\nVersion: 1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[slmkit.backends]\nthirdparty = slmkit_thirdparty_plugin:ThirdPartyBackend\n"
+    )
+    sys.path.insert(0, str(root))
+    registry.refresh()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if "thirdparty" in _local_backends():
+        _install_thirdparty_plugin()
 
 
 def _local_backends() -> list[str]:

@@ -13,6 +13,8 @@ import pytest
 from slmkit import errors
 from slmkit._llm import LLM
 
+from .conftest import BASE_MODEL, _load
+
 PROMPT = "Question: What is the capital of France?\nAnswer:"
 OPEN_PROMPT = "Once upon a time, in a small village by the sea, there lived"
 
@@ -192,6 +194,27 @@ def test_chat_prompt_tokens_match_llama_cpp(chat_llm: LLM, backend: str) -> None
     with slmkit.load(chat_llm.info.model, backend="llamacpp") as ref:
         expected = ref.chat(question, max_tokens=1).usage.prompt_tokens
     assert chat_llm.chat(question, max_tokens=1).usage.prompt_tokens == expected
+
+
+def test_stream_of_a_string_is_a_chat_turn(chat_llm: LLM) -> None:
+    question = "What is the capital of France? Answer in one word."
+    streamed = "".join(c.text for c in chat_llm.stream(question, max_tokens=8))
+    assert streamed == chat_llm.chat(question, max_tokens=8).text
+    assert "paris" in streamed.lower()
+
+
+def test_close_with_a_stream_open_ends_it_and_every_later_call_is_typed(backend: str) -> None:
+    llm = _load(BASE_MODEL, backend)
+    stream = llm.stream_generate(OPEN_PROMPT, max_tokens=200)
+    next(stream)
+    llm.close()  # returns at once, with the stream still held
+    with pytest.raises(errors.LLMClosed):
+        next(stream)
+    with pytest.raises(errors.LLMClosed):
+        llm.count_tokens("a")  # used to crash the interpreter on llama.cpp (freed model)
+    with pytest.raises(errors.LLMClosed):
+        llm.generate(PROMPT, max_tokens=2)
+    llm.close()
 
 
 def test_async_chat(chat_llm: LLM) -> None:

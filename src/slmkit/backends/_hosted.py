@@ -8,9 +8,18 @@ errors, broken streams, secrets kept out of messages) is decided here, once.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from dataclasses import dataclass
 from time import monotonic
 from typing import Any, ClassVar, Literal
@@ -30,7 +39,7 @@ from ..errors import (
     StreamInterrupted,
 )
 from ..types import FinishReason, Usage
-from ._retry import Failure, RetryPolicy, with_retries
+from ._retry import Failure, RetryPolicy, with_retries, with_retries_async
 from .base import (
     Availability,
     Backend,
@@ -43,7 +52,14 @@ from .base import (
     TextDelta,
 )
 
-__all__ = ["Endpoint", "HostedBackend", "HostedEngine", "HostedOptions", "chunk_events"]
+__all__ = [
+    "Endpoint",
+    "HostedBackend",
+    "HostedEngine",
+    "HostedOptions",
+    "achunk_events",
+    "chunk_events",
+]
 
 #: OpenAI's finish reasons as slmkit names them (function_call is the legacy tool_calls).
 _FINISH_REASONS: dict[str, FinishReason] = {
@@ -112,21 +128,35 @@ def chunk_events(
     """Events from OpenAI-shaped chunks (``choices[0]``, optional ``usage``), any SDK.
 
     A chunk that carries a finish reason or usage gives a partial :class:`Finish`;
-    :meth:`HostedEngine.run` merges them into the one final event.
+    the reader merges them into the one final event.
     """
     for chunk in chunks:
-        usage = usage_of(getattr(chunk, "usage", None))
-        if not chunk.choices:
-            if usage is not None:
-                yield Finish(usage=usage)
-            continue
-        choice = chunk.choices[0]
-        text = text_of(choice)
-        if text:
-            yield TextDelta(text)
-        reason = finish_reason(choice.finish_reason)
-        if reason is not None or usage is not None:
-            yield Finish(reason, usage)
+        yield from events_of(chunk, text_of)
+
+
+async def achunk_events(
+    chunks: AsyncIterable[Any], text_of: Callable[[Any], str | None]
+) -> AsyncIterator[EngineEvent]:
+    """:func:`chunk_events` for an SDK's async stream."""
+    async for chunk in chunks:
+        for event in events_of(chunk, text_of):
+            yield event
+
+
+def events_of(chunk: Any, text_of: Callable[[Any], str | None]) -> list[EngineEvent]:
+    """The events one OpenAI-shaped chunk carries."""
+    usage = usage_of(getattr(chunk, "usage", None))
+    if not chunk.choices:
+        return [Finish(usage=usage)] if usage is not None else []
+    choice = chunk.choices[0]
+    events: list[EngineEvent] = []
+    text = text_of(choice)
+    if text:
+        events.append(TextDelta(text))
+    reason = finish_reason(choice.finish_reason)
+    if reason is not None or usage is not None:
+        events.append(Finish(reason, usage))
+    return events
 
 
 def _describe_chain(exc: BaseException) -> str:
@@ -445,39 +475,119 @@ class HostedEngine(RemoteEngine):
             return open_stream()
 
         stream = with_retries(attempt, self.classify, self.policy, f"{self.backend_name} {what}")
-        yield from self._read(stream, deadline=started[0] + self.options.timeout)
-
-    def _read(self, stream: Any, deadline: float) -> Iterator[EngineEvent]:
-        received: list[str] = []
-        finish: FinishReason | None = None
-        usage: Usage | None = None
+        state = _StreamState(self, deadline=started[0] + self.options.timeout)
         try:
             for event in self.events(stream):
-                if isinstance(event, TextDelta):
-                    received.append(event.text)
+                if state.take(event):
                     yield event
-                elif isinstance(event, Finish):
-                    finish = event.reason or finish
-                    usage = event.usage or usage
-                if monotonic() > deadline:
-                    raise TimeoutError(f"the answer took longer than {self.options.timeout:g} s")
         except GeneratorExit:
             raise
         except Exception as exc:
-            cause = str(exc) if isinstance(exc, TimeoutError) else _describe_chain(exc)
-            cause = self.redact(cause)[:300]
-            raise StreamInterrupted(
-                f"backend {self.backend_name!r}: the stream broke off after "
-                f"{len(''.join(received))} characters ({cause}); the partial answer is in "
-                f".partial_text",
-                partial_text="".join(received),
-            ) from exc
+            raise state.interrupted(exc) from exc
         finally:
             self.close_stream(stream)
-        if finish is None:
+        yield state.finish()
+
+    async def arun(self, request: Request) -> AsyncIterator[EngineEvent]:
+        """run() through the SDK's async client where the provider has one."""
+        if not self.has_async:
+            async for event in super().arun(request):
+                yield event
+            return
+        params = request.params
+        if request.messages is not None:
+            chat = [{"role": m["role"], "content": m["content"]} for m in request.messages]
+            opened = self._adrive(lambda: self.aopen_chat(chat, params), "chat request")
+        else:
+            prompt = request.prompt or ""
+            opened = self._adrive(lambda: self.aopen_completion(prompt, params), "completion")
+        async for event in opened:
+            yield event
+
+    #: True when the provider implements aopen_chat/aopen_completion/aevents.
+    has_async: ClassVar[bool] = False
+
+    async def aopen_chat(self, messages: list[dict[str, str]], params: Any) -> Any:
+        raise NotImplementedError
+
+    async def aopen_completion(self, prompt: str, params: Any) -> Any:
+        raise NotImplementedError
+
+    def aevents(self, stream: Any) -> AsyncIterator[EngineEvent]:
+        raise NotImplementedError
+
+    async def aclose_stream(self, stream: Any) -> None:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            await close()
+
+    async def _adrive(
+        self, open_stream: Callable[[], Awaitable[Any]], what: str
+    ) -> AsyncIterator[EngineEvent]:
+        started = [monotonic()]
+
+        async def attempt() -> Any:
+            started[0] = monotonic()
+            return await open_stream()
+
+        stream = await with_retries_async(
+            attempt, self.classify, self.policy, f"{self.backend_name} {what}"
+        )
+        state = _StreamState(self, deadline=started[0] + self.options.timeout)
+        try:
+            async for event in self.aevents(stream):
+                if state.take(event):
+                    yield event
+        except (GeneratorExit, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise state.interrupted(exc) from exc
+        finally:
+            await self.aclose_stream(stream)
+        yield state.finish()
+
+
+class _StreamState:
+    """What one hosted stream has said so far: the text, the finish reason, the usage.
+
+    Shared by the sync and async readers, so both break off and finish the same way.
+    """
+
+    def __init__(self, engine: HostedEngine, deadline: float) -> None:
+        self._engine = engine
+        self._deadline = deadline
+        self._received: list[str] = []
+        self._reason: FinishReason | None = None
+        self._usage: Usage | None = None
+
+    def take(self, event: EngineEvent) -> bool:
+        """Record ``event``; True when it is text to pass on."""
+        if monotonic() > self._deadline:
+            raise TimeoutError(f"the answer took longer than {self._engine.options.timeout:g} s")
+        if isinstance(event, TextDelta):
+            self._received.append(event.text)
+            return True
+        if isinstance(event, Finish):
+            self._reason = event.reason or self._reason
+            self._usage = event.usage or self._usage
+        return False
+
+    def interrupted(self, exc: Exception) -> StreamInterrupted:
+        cause = str(exc) if isinstance(exc, TimeoutError) else _describe_chain(exc)
+        cause = self._engine.redact(cause)[:300]
+        return StreamInterrupted(
+            f"backend {self._engine.backend_name!r}: the stream broke off after "
+            f"{len(''.join(self._received))} characters ({cause}); the partial answer is in "
+            f".partial_text",
+            partial_text="".join(self._received),
+        )
+
+    def finish(self) -> Finish:
+        if self._reason is None:
             raise StreamInterrupted(
-                f"backend {self.backend_name!r}: the stream ended without a finish reason "
-                f"after {len(''.join(received))} characters (connection closed early?)",
-                partial_text="".join(received),
+                f"backend {self._engine.backend_name!r}: the stream ended without a finish "
+                f"reason after {len(''.join(self._received))} characters (connection closed "
+                "early?)",
+                partial_text="".join(self._received),
             )
-        yield Finish(finish, usage)
+        return Finish(self._reason, self._usage)

@@ -7,10 +7,19 @@ off (``max_retries=0``): slmkit's retry layer is the only one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
-from ._hosted import Endpoint, HostedBackend, HostedEngine, HostedOptions, chunk_events
+from ._hosted import (
+    Endpoint,
+    HostedBackend,
+    HostedEngine,
+    HostedOptions,
+    achunk_events,
+    chunk_events,
+)
 from .base import EngineEvent
 
 __all__ = ["OpenAICompatibleBackend", "OpenAICompatibleEngine"]
@@ -20,7 +29,13 @@ NO_KEY = "no-key-required"
 
 
 class OpenAICompatibleEngine(HostedEngine):
-    """Chat and completions over ``/v1/chat/completions`` and ``/v1/completions``."""
+    """Chat and completions over ``/v1/chat/completions`` and ``/v1/completions``.
+
+    The async API goes through ``openai.AsyncOpenAI`` (one client per event loop: an
+    httpx async client belongs to the loop that first used it).
+    """
+
+    has_async = True
 
     def __init__(
         self, backend: HostedBackend, endpoint: Endpoint, model_id: str, options: HostedOptions
@@ -28,35 +43,53 @@ class OpenAICompatibleEngine(HostedEngine):
         super().__init__(backend, endpoint, model_id, options)
         import openai
 
-        self._client: Any = openai.OpenAI(
-            api_key=endpoint.api_key or NO_KEY,
-            base_url=endpoint.url,
-            timeout=openai.Timeout(self.read_timeout, connect=options.connect_timeout),
-            max_retries=0,
-        )
+        self._settings: dict[str, Any] = {
+            "api_key": endpoint.api_key or NO_KEY,
+            "base_url": endpoint.url,
+            "timeout": openai.Timeout(self.read_timeout, connect=options.connect_timeout),
+            "max_retries": 0,
+        }
+        self._client: Any = openai.OpenAI(**self._settings)
+        self._async_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def _request(self, params: Any, **fields: Any) -> dict[str, Any]:
+        return {
+            "model": self.model_id,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "extra_body": self.extensions(params) or None,
+            **self.sampling(params),
+            **fields,
+        }
 
     def open_chat(self, messages: list[dict[str, str]], params: Any) -> Any:
-        return self._client.chat.completions.create(
-            model=self.model_id,
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True},
-            extra_body=self.extensions(params) or None,
-            **self.sampling(params),
-        )
+        return self._client.chat.completions.create(**self._request(params, messages=messages))
 
     def open_completion(self, prompt: str, params: Any) -> Any:
-        return self._client.completions.create(
-            model=self.model_id,
-            prompt=prompt,
-            stream=True,
-            stream_options={"include_usage": True},
-            extra_body=self.extensions(params) or None,
-            **self.sampling(params),
-        )
+        return self._client.completions.create(**self._request(params, prompt=prompt))
 
     def events(self, stream: Any) -> Iterator[EngineEvent]:
         return chunk_events(stream, _text_of)
+
+    def _async_client(self) -> Any:
+        import openai
+
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._async_clients[loop] = openai.AsyncOpenAI(**self._settings)
+        return client
+
+    async def aopen_chat(self, messages: list[dict[str, str]], params: Any) -> Any:
+        chat = self._async_client().chat.completions
+        return await chat.create(**self._request(params, messages=messages))
+
+    async def aopen_completion(self, prompt: str, params: Any) -> Any:
+        completions = self._async_client().completions
+        return await completions.create(**self._request(params, prompt=prompt))
+
+    def aevents(self, stream: Any) -> AsyncIterator[EngineEvent]:
+        return achunk_events(stream, _text_of)
 
     def describe(self, exc: Exception) -> tuple[str, int | None, str, Mapping[str, str] | None]:
         import openai

@@ -7,16 +7,24 @@ and a server's ``Retry-After`` (seconds or an HTTP-date) is honoured up to a cap
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
-__all__ = ["Failure", "RetryPolicy", "parse_retry_after", "retryable_status", "with_retries"]
+__all__ = [
+    "Failure",
+    "RetryPolicy",
+    "parse_retry_after",
+    "retryable_status",
+    "with_retries",
+    "with_retries_async",
+]
 
 log = logging.getLogger("slmkit.hosted")
 
@@ -108,17 +116,44 @@ def with_retries(
         try:
             return attempt()
         except Exception as exc:
-            failure = classify(exc)
             tries += 1
-            wait = policy.delay(tries, failure.retry_after) if failure.retryable else None
-            if wait is None or tries > policy.max_retries:
-                raise failure.error from exc
-            log.info(
-                "%s failed (%s); retry %d of %d in %.2fs",
-                what,
-                type(failure.error).__name__,
-                tries,
-                policy.max_retries,
-                wait,
-            )
-            sleep(wait)
+            sleep(_wait_or_raise(exc, tries, classify, policy, what))
+
+
+async def with_retries_async(
+    attempt: Callable[[], Awaitable[T]],
+    classify: Callable[[Exception], Failure],
+    policy: RetryPolicy,
+    what: str,
+) -> T:
+    """:func:`with_retries` for an async attempt; waits without blocking the loop."""
+    tries = 0
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            tries += 1
+            await asyncio.sleep(_wait_or_raise(exc, tries, classify, policy, what))
+
+
+def _wait_or_raise(
+    exc: Exception,
+    tries: int,
+    classify: Callable[[Exception], Failure],
+    policy: RetryPolicy,
+    what: str,
+) -> float:
+    """Seconds to wait before the next try, or raise the final slmkit error."""
+    failure = classify(exc)
+    wait = policy.delay(tries, failure.retry_after) if failure.retryable else None
+    if wait is None or tries > policy.max_retries:
+        raise failure.error from exc
+    log.info(
+        "%s failed (%s); retry %d of %d in %.2fs",
+        what,
+        type(failure.error).__name__,
+        tries,
+        policy.max_retries,
+        wait,
+    )
+    return wait
