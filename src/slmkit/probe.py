@@ -30,6 +30,7 @@ __all__ = [
     "GPU",
     "HardwareReport",
     "has_distribution",
+    "implied_openvino_devices",
     "physical_cores",
     "probe",
     "read_report",
@@ -165,6 +166,11 @@ def _openvino_devices(gpus: list[GPU], deep: bool, notes: list[str]) -> tuple[st
             return tuple(openvino.Core().available_devices)
         except Exception as exc:  # a broken install must not break probe()
             notes.append(f"openvino could not list devices: {type(exc).__name__}: {exc}")
+    return implied_openvino_devices(gpus)
+
+
+def implied_openvino_devices(gpus: list[GPU] | tuple[GPU, ...]) -> tuple[str, ...]:
+    """The OpenVINO devices that the accelerators found imply, without asking openvino."""
     devices = ["CPU"]
     if any(g.vendor == "intel" and g.api == "xpu" for g in gpus):
         devices.append("GPU")

@@ -78,7 +78,7 @@ def build(source: Source, out: Path, weight_format: str = DEFAULT_WEIGHT_FORMAT)
     checkpoint = _checkpoint(source)
     python = exporter_python()
     step(f"exporting to OpenVINO IR ({fmt}) with optimum-cli, in the exporter environment")
-    cli = python.with_name("optimum-cli")
+    cli = script_beside(python, "optimum-cli")
     command = [
         str(cli),
         "export",
@@ -98,7 +98,7 @@ def build(source: Source, out: Path, weight_format: str = DEFAULT_WEIGHT_FORMAT)
         step("converting the tokenizer with openvino-tokenizers")
         log += _run(
             [
-                str(python.with_name("convert_tokenizer")),
+                str(script_beside(python, "convert_tokenizer")),
                 str(checkpoint),
                 "--with-detokenizer",
                 "-o",
@@ -161,8 +161,14 @@ def exporter_python() -> Path:
     return python
 
 
-def _python_in(env: Path) -> Path:
-    return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+def _python_in(env: Path, os_name: str = os.name) -> Path:
+    """A virtualenv's python: bin/python on POSIX, Scripts\\python.exe on Windows."""
+    return env / ("Scripts/python.exe" if os_name == "nt" else "bin/python")
+
+
+def script_beside(python: Path, name: str, os_name: str = os.name) -> Path:
+    """A console script installed next to ``python`` (Windows names it ``NAME.exe``)."""
+    return python.with_name(f"{name}.exe" if os_name == "nt" else name)
 
 
 def _wanted_stamp() -> dict[str, Any]:
