@@ -3,10 +3,16 @@
 - lint, typecheck: ruff and mypy.
 - tests-3.10 .. tests-3.13: the core with NO extras, proving every extra is optional.
 - one session per backend extra, running that backend's tests and the contract suite
-  on the real offline models.
+  on the real offline models. Where a runtime ships no wheel for this platform (or slmkit's
+  backend refuses the platform) the session skips and says why; everywhere else it runs.
+
+.github/workflows/ci.yml runs these sessions on Linux x86/ARM, macOS and Windows.
 """
 
 from __future__ import annotations
+
+import platform
+import sys
 
 import nox
 
@@ -17,13 +23,41 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 MAIN_PYTHON = "3.11"
 #: The CPU build of torch that pip finds through its configured find-links here.
 TORCH = "torch==2.13.0"
+WORKFLOW = ".github/workflows/ci.yml"
+
+#: Where a backend cannot run: (sys.platform, platform.machine()) -> why. Checked against
+#: the wheels on the package index for the pinned runtimes (December 2026).
+PLATFORM_GAPS = {
+    "mlx": {
+        ("darwin", "x86_64"): "MLX needs Apple silicon; this Mac is Intel",
+        ("win32", "amd64"): "slmkit's mlx backend refuses Windows (MlxBackend.check)",
+        ("win32", "arm64"): "slmkit's mlx backend refuses Windows (MlxBackend.check)",
+    },
+    "openvino": {
+        ("win32", "arm64"): "openvino-genai ships no Windows-on-ARM wheel",
+    },
+}
+
+
+def skip_where_unsupported(session: nox.Session, backend: str) -> None:
+    """Skip, saying why, on a platform where ``backend`` has no runtime; else do nothing."""
+    here = (sys.platform, platform.machine().lower())
+    reason = PLATFORM_GAPS.get(backend, {}).get(here)
+    if reason:
+        session.skip(f"{backend} on {here[0]}/{here[1]}: {reason}")
 
 
 @nox.session(python=MAIN_PYTHON)
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.6")
-    session.run("ruff", "check", "src", "tests", "noxfile.py", "examples", "benchmarks")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py", "examples", "benchmarks")
+    session.install("ruff>=0.6", "check-jsonschema>=0.29", "nox>=2024.4")
+    paths = ("src", "tests", "noxfile.py", "examples", "benchmarks", ".github")
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+    # The CI workflow against GitHub's workflow schema (bundled in check-jsonschema: no
+    # network), every job with a timeout, and every `nox -s` in it naming a session here.
+    for schema in ("vendor.github-workflows", "custom.github-workflows-require-timeout"):
+        session.run("check-jsonschema", "--builtin-schema", schema, WORKFLOW)
+    session.run("python", ".github/check_workflow_sessions.py", WORKFLOW)
 
 
 @nox.session(python=MAIN_PYTHON)
@@ -90,6 +124,7 @@ def onnx_runtime_only(session: nox.Session) -> None:
 def openvino(session: nox.Session) -> None:
     """OpenVINO GenAI. Converting the offline GGUFs needs convert --to hf (transformers);
     convert --to openvino builds its own exporter virtualenv under the slmkit cache."""
+    skip_where_unsupported(session, "openvino")
     session.install(TORCH)  # first, so nothing pulls a CUDA torch
     session.install(
         "-e", ".[openvino,transformers,llamacpp,default-model,test-models]", "pytest>=8"
@@ -111,7 +146,9 @@ def hosted(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def mlx(session: nox.Session) -> None:
-    """MLX (the Linux CPU build here). `--to mlx` starts from `--to hf`: transformers too."""
+    """MLX: Metal on Apple silicon, the CPU build on Linux. `--to mlx` starts from `--to hf`,
+    so transformers too."""
+    skip_where_unsupported(session, "mlx")
     session.install(TORCH)  # first, so no resolver picks a CUDA torch
     session.install("-e", ".[mlx,transformers,llamacpp,default-model,test-models]", "pytest>=8")
     contract(session, "mlx", "tests/backends/test_mlx.py")
