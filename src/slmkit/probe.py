@@ -17,6 +17,7 @@ import json
 import re
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -179,23 +180,30 @@ def implied_openvino_devices(gpus: list[GPU] | tuple[GPU, ...]) -> tuple[str, ..
     return tuple(devices)
 
 
-def runtime_builds() -> dict[str, str]:
-    """The accelerator each installed runtime supports, from its files (no import)."""
+def runtime_builds(
+    package_dir: Callable[[str], Path | None] | None = None,
+    installed: Callable[[str], bool] | None = None,
+) -> dict[str, str]:
+    """The accelerator each installed runtime supports, from its files (no import).
+    ``package_dir`` (module -> folder) and ``installed`` (distribution -> bool) default to
+    this environment; tests pass the layout of a wheel installed elsewhere."""
+    package_dir = package_dir or _package_dir
+    installed = installed or has_distribution
     builds = {}
-    llama = _package_dir("llama_cpp")
+    llama = package_dir("llama_cpp")
     if llama is not None:
         names = " ".join(p.name.lower() for p in llama.glob("lib/*"))
         gpu = [b for b in ("cuda", "metal", "hip", "vulkan") if f"ggml-{b}" in names]
         builds["llamacpp"] = gpu[0] if gpu else "cpu"
-    if _package_dir("onnxruntime_genai") is not None:
+    if package_dir("onnxruntime_genai") is not None:
         builds["onnx"] = "cpu"
         for dist, build in (
             ("onnxruntime-genai-cuda", "cuda"),
             ("onnxruntime-genai-directml", "directml"),
         ):
-            if has_distribution(dist):
+            if installed(dist):
                 builds["onnx"] = build
-    torch = _package_dir("torch")
+    torch = package_dir("torch")
     if torch is not None:
         text = read_text(torch / "version.py")
         builds["torch"] = "cpu"

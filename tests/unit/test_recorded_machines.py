@@ -25,7 +25,7 @@ from slmkit.hostfacts import (
     parse_cpuinfo,
     parse_meminfo,
 )
-from slmkit.probe import HardwareReport, implied_openvino_devices, read_report
+from slmkit.probe import HardwareReport, implied_openvino_devices, read_report, runtime_builds
 from slmkit.ranking import rank_backends
 
 from .recorded_machines import MACHINES, RECORDED, machine_info, recorded_host
@@ -289,3 +289,52 @@ def test_meminfo_without_mem_available_leaves_it_unknown() -> None:
         2048000 * 1024,
         None,
     )
+
+
+@pytest.mark.parametrize(
+    ("llama_lib", "torch_version", "onnx_dist", "expected"),
+    [
+        (
+            "llama-cpp-python-lib-macos-metal.txt",
+            None,
+            None,
+            {"llamacpp": "metal"},
+        ),
+        (
+            "llama-cpp-python-lib-linux-cuda.txt",
+            "torch-version-cu128.txt",
+            "onnxruntime-genai-cuda",
+            {"llamacpp": "cuda", "onnx": "cuda", "torch": "cuda"},
+        ),
+        (
+            "llama-cpp-python-lib-windows-vulkan.txt",
+            "torch-version-rocm6.4.txt",
+            "onnxruntime-genai-directml",
+            {"llamacpp": "vulkan", "onnx": "directml", "torch": "hip"},
+        ),
+        (None, None, "onnxruntime-genai", {"onnx": "cpu"}),
+    ],
+)
+def test_runtime_builds_are_read_from_the_files_of_recorded_wheels(
+    llama_lib: str | None,
+    torch_version: str | None,
+    onnx_dist: str | None,
+    expected: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    if llama_lib:
+        lib = tmp_path / "llama_cpp" / "lib"
+        lib.mkdir(parents=True)
+        for name in tool_output(llama_lib).split():
+            (lib / name).touch()
+    if torch_version:
+        (tmp_path / "torch").mkdir()
+        (tmp_path / "torch" / "version.py").write_text(tool_output(torch_version), "utf-8")
+    if onnx_dist:
+        (tmp_path / "onnxruntime_genai").mkdir()
+
+    def package_dir(module: str) -> Path | None:
+        folder = tmp_path / module
+        return folder if folder.is_dir() else None
+
+    assert runtime_builds(package_dir, lambda dist: dist == onnx_dist) == expected
