@@ -14,6 +14,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from slmkit.hostfacts import Host
 
 RECORDED = Path(__file__).parent / "hardware" / "recorded"
@@ -76,7 +78,10 @@ def _lay_out_listing(listing: str, root: Path) -> None:
             link, target = (root / part.strip().lstrip("/") for part in line.split(" -> "))
             target.mkdir(parents=True, exist_ok=True)
             link.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(target, link, target_is_directory=True)
+            try:
+                os.symlink(target, link, target_is_directory=True)
+            except OSError as exc:  # Windows without Developer Mode or admin rights
+                pytest.skip(f"sysfs driver links need symlinks, which this OS refused: {exc}")
         elif line.strip():
             path, _, value = line.partition(":")
             file = root / path.strip().lstrip("/")
