@@ -36,15 +36,26 @@ PLATFORM_GAPS = {
     "openvino": {
         ("win32", "arm64"): "openvino-genai ships no Windows-on-ARM wheel",
     },
+    TORCH: {
+        ("darwin", "x86_64"): "PyTorch ships no Intel-macOS wheel of this version",
+        ("win32", "arm64"): "PyTorch ships no Windows-on-ARM wheel of this version",
+    },
 }
 
 
-def skip_where_unsupported(session: nox.Session, backend: str) -> None:
-    """Skip, saying why, on a platform where ``backend`` has no runtime; else do nothing."""
+def skip_where_unsupported(session: nox.Session, needs: str) -> None:
+    """Skip, saying why, on a platform where ``needs`` (a backend, or torch) has no
+    runtime; else do nothing."""
     here = (sys.platform, platform.machine().lower())
-    reason = PLATFORM_GAPS.get(backend, {}).get(here)
+    reason = PLATFORM_GAPS.get(needs, {}).get(here)
     if reason:
-        session.skip(f"{backend} on {here[0]}/{here[1]}: {reason}")
+        session.skip(f"{needs} on {here[0]}/{here[1]}: {reason}")
+
+
+def install_torch(session: nox.Session) -> None:
+    """The pinned torch, first, so no resolver picks a CUDA build (skips where none ships)."""
+    skip_where_unsupported(session, TORCH)
+    session.install(TORCH)
 
 
 @nox.session(python=MAIN_PYTHON)
@@ -99,7 +110,7 @@ def llamacpp(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON)
 def transformers(session: nox.Session) -> None:
     """transformers: converts the offline GGUFs to checkpoints (cached) and runs them."""
-    session.install(TORCH)  # first, so no resolver picks a CUDA torch
+    install_torch(session)
     session.install("-e", ".[transformers,llamacpp,default-model,test-models]", "pytest>=8")
     contract(session, "transformers", "tests/backends/test_transformers.py")
 
@@ -107,7 +118,7 @@ def transformers(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON)
 def onnx(session: nox.Session) -> None:
     """Converter and runtime: makes the ONNX artifacts (cached) and runs them."""
-    session.install(TORCH)  # first, so no resolver ever pulls a CUDA build
+    install_torch(session)
     session.install("-e", ".[onnx-convert,llamacpp,default-model,test-models]", "pytest>=8")
     contract(session, "onnx", "tests/backends/test_onnx.py", "tests/unit/test_auto.py")
 
@@ -125,7 +136,7 @@ def openvino(session: nox.Session) -> None:
     """OpenVINO GenAI. Converting the offline GGUFs needs convert --to hf (transformers);
     convert --to openvino builds its own exporter virtualenv under the slmkit cache."""
     skip_where_unsupported(session, "openvino")
-    session.install(TORCH)  # first, so nothing pulls a CUDA torch
+    install_torch(session)
     session.install(
         "-e", ".[openvino,transformers,llamacpp,default-model,test-models]", "pytest>=8"
     )
@@ -149,6 +160,6 @@ def mlx(session: nox.Session) -> None:
     """MLX: Metal on Apple silicon, the CPU build on Linux. `--to mlx` starts from `--to hf`,
     so transformers too."""
     skip_where_unsupported(session, "mlx")
-    session.install(TORCH)  # first, so no resolver picks a CUDA torch
+    install_torch(session)
     session.install("-e", ".[mlx,transformers,llamacpp,default-model,test-models]", "pytest>=8")
     contract(session, "mlx", "tests/backends/test_mlx.py")
