@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import venv
 from pathlib import Path
 from typing import Any
@@ -191,10 +192,7 @@ def _create_env(env: Path) -> None:
     """
     env.parent.mkdir(parents=True, exist_ok=True)
     with open(env.parent / f".{env.name}.lock", "w") as lock:
-        if os.name != "nt":
-            import fcntl
-
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        _wait_for_lock(lock.fileno())
         if _stamp(env) == _wanted_stamp() and _python_in(env).is_file():
             return  # another process built it while we waited
         step(
@@ -219,6 +217,23 @@ def _create_env(env: Path) -> None:
         _run(uninstall, "pip uninstall torchvision", 300, python)
         _refuse_cuda_packages(python)
         (env / ENV_STAMP).write_text(json.dumps(_wanted_stamp(), indent=2))
+
+
+def _wait_for_lock(fd: int) -> None:
+    """Hold an exclusive lock on the open file ``fd``, waiting as long as another holds it."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        while True:
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError:  # LK_LOCK gives up after 10 s; the other build takes minutes
+                continue
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 def _refuse_cuda_packages(python: Path) -> None:
