@@ -3,10 +3,16 @@
 - lint, typecheck: ruff and mypy.
 - tests-3.10 .. tests-3.13: the core with NO extras, proving every extra is optional.
 - one session per backend extra, running that backend's tests and the contract suite
-  on the real offline models.
+  on the real offline models. Where a runtime ships no wheel for this platform (or slmkit's
+  backend refuses the platform) the session skips and says why; everywhere else it runs.
+
+.github/workflows/ci.yml runs these sessions on Linux x86/ARM, macOS and Windows.
 """
 
 from __future__ import annotations
+
+import platform
+import sys
 
 import nox
 
@@ -19,13 +25,52 @@ MAIN_PYTHON = "3.11"
 TORCH = "torch==2.13.0"
 #: Every test session: tests that could deadlock run under pytest-timeout.
 PYTEST = ("pytest>=8", "pytest-timeout>=2")
+WORKFLOW = ".github/workflows/ci.yml"
+
+#: Where a backend cannot run: (sys.platform, platform.machine()) -> why. Checked against
+#: the wheels on the package index for the pinned runtimes (December 2026).
+PLATFORM_GAPS = {
+    "mlx": {
+        ("darwin", "x86_64"): "MLX needs Apple silicon; this Mac is Intel",
+        ("win32", "amd64"): "slmkit's mlx backend refuses Windows (MlxBackend.check)",
+        ("win32", "arm64"): "slmkit's mlx backend refuses Windows (MlxBackend.check)",
+    },
+    "openvino": {
+        ("win32", "arm64"): "openvino-genai ships no Windows-on-ARM wheel",
+    },
+    TORCH: {
+        ("darwin", "x86_64"): "PyTorch ships no Intel-macOS wheel of this version",
+        ("win32", "arm64"): "PyTorch ships no Windows-on-ARM wheel of this version",
+    },
+}
+
+
+def skip_where_unsupported(session: nox.Session, needs: str) -> None:
+    """Skip, saying why, on a platform where ``needs`` (a backend, or torch) has no
+    runtime; else do nothing."""
+    here = (sys.platform, platform.machine().lower())
+    reason = PLATFORM_GAPS.get(needs, {}).get(here)
+    if reason:
+        session.skip(f"{needs} on {here[0]}/{here[1]}: {reason}")
+
+
+def install_torch(session: nox.Session) -> None:
+    """The pinned torch, first, so no resolver picks a CUDA build (skips where none ships)."""
+    skip_where_unsupported(session, TORCH)
+    session.install(TORCH)
 
 
 @nox.session(python=MAIN_PYTHON)
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.6")
-    session.run("ruff", "check", "src", "tests", "noxfile.py", "examples", "benchmarks")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py", "examples", "benchmarks")
+    session.install("ruff>=0.6", "check-jsonschema>=0.29", "nox>=2024.4")
+    paths = ("src", "tests", "noxfile.py", "examples", "benchmarks", ".github")
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+    # The CI workflow against GitHub's workflow schema (bundled in check-jsonschema: no
+    # network), every job with a timeout, and every `nox -s` in it naming a session here.
+    for schema in ("vendor.github-workflows", "custom.github-workflows-require-timeout"):
+        session.run("check-jsonschema", "--builtin-schema", schema, WORKFLOW)
+    session.run("python", ".github/check_workflow_sessions.py", WORKFLOW)
 
 
 @nox.session(python=MAIN_PYTHON)
@@ -67,7 +112,7 @@ def llamacpp(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON)
 def transformers(session: nox.Session) -> None:
     """transformers: converts the offline GGUFs to checkpoints (cached) and runs them."""
-    session.install(TORCH)  # first, so no resolver picks a CUDA torch
+    install_torch(session)
     session.install("-e", ".[transformers,llamacpp,default-model,test-models]", *PYTEST)
     contract(session, "transformers", "tests/backends/test_transformers.py")
 
@@ -75,7 +120,7 @@ def transformers(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON)
 def onnx(session: nox.Session) -> None:
     """Converter and runtime: makes the ONNX artifacts (cached) and runs them."""
-    session.install(TORCH)  # first, so no resolver ever pulls a CUDA build
+    install_torch(session)
     session.install("-e", ".[onnx-convert,llamacpp,default-model,test-models]", *PYTEST)
     contract(session, "onnx", "tests/backends/test_onnx.py", "tests/unit/test_auto.py")
 
@@ -92,10 +137,9 @@ def onnx_runtime_only(session: nox.Session) -> None:
 def openvino(session: nox.Session) -> None:
     """OpenVINO GenAI. Converting the offline GGUFs needs convert --to hf (transformers);
     convert --to openvino builds its own exporter virtualenv under the slmkit cache."""
-    session.install(TORCH)  # first, so nothing pulls a CUDA torch
-    session.install(
-        "-e", ".[openvino,transformers,llamacpp,default-model,test-models]", *PYTEST
-    )
+    skip_where_unsupported(session, "openvino")
+    install_torch(session)
+    session.install("-e", ".[openvino,transformers,llamacpp,default-model,test-models]", *PYTEST)
     contract(session, "openvino", "tests/backends/test_openvino.py")
 
 
@@ -103,9 +147,7 @@ def openvino(session: nox.Session) -> None:
 def hosted(session: nox.Session) -> None:
     """openai, azure, nim, github against llama-cpp-python's server and a fault server,
     all on 127.0.0.1 (tests/hosted refuses any other connection)."""
-    session.install(
-        "-e", ".[hosted,llamacpp,default-model]", "llama-cpp-python[server]", *PYTEST
-    )
+    session.install("-e", ".[hosted,llamacpp,default-model]", "llama-cpp-python[server]", *PYTEST)
     session.run(
         "pytest", "tests/hosted", "tests/backends/test_hosted_retry.py", "-q", *session.posargs
     )
@@ -113,7 +155,9 @@ def hosted(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def mlx(session: nox.Session) -> None:
-    """MLX (the Linux CPU build here). `--to mlx` starts from `--to hf`: transformers too."""
-    session.install(TORCH)  # first, so no resolver picks a CUDA torch
+    """MLX: Metal on Apple silicon, the CPU build on Linux. `--to mlx` starts from `--to hf`,
+    so transformers too."""
+    skip_where_unsupported(session, "mlx")
+    install_torch(session)
     session.install("-e", ".[mlx,transformers,llamacpp,default-model,test-models]", *PYTEST)
     contract(session, "mlx", "tests/backends/test_mlx.py")

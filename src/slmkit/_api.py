@@ -8,6 +8,7 @@ from typing import Any
 
 from . import registry
 from ._llm import LLM
+from .artifacts import without_conversion
 from .backends.base import Backend, Engine, RemoteEngine, TokenEngine
 from .catalog import ModelRef, model_ref
 from .config import load_settings
@@ -104,7 +105,8 @@ def _load_auto(
         if failed:
             reason += "; fell back past " + "; ".join(failed)
         try:
-            return _load_with(cls, ref, options, defaults, chat_template, reason)
+            with without_conversion():
+                return _load_with(cls, ref, options, defaults, chat_template, reason)
         except (BackendError, ModelError) as exc:
             failed.append(f"{entry.name} ({type(exc).__name__}: {exc})")
             failures.append(exc)

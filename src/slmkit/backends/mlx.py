@@ -73,8 +73,9 @@ class MlxBackend(Backend):
 
     @classmethod
     def check(cls, hardware: Any = None) -> Availability:
-        """Metal on Apple silicon, CPU (or CUDA) on Linux; never imports mlx."""
-        system, machine = platform.system(), platform.machine().lower()
+        """Metal on Apple silicon, CPU (or CUDA) on Linux; never imports mlx. The platform
+        is ``hardware``'s (a HardwareReport) when given, so a recorded machine ranks right."""
+        system, machine = _platform(hardware)
         if system == "Darwin" and machine != "arm64":
             return Availability(
                 cls.missing_package() is None,
@@ -90,7 +91,9 @@ class MlxBackend(Backend):
             )
         if system == "Darwin":
             return Availability(True, True, "Metal (Apple silicon)")
-        build = next(kind for dist, kind in _LINUX_BUILDS.items() if has_distribution(dist))
+        build = next(
+            (kind for dist, kind in _LINUX_BUILDS.items() if has_distribution(dist)), "CPU"
+        )
         if build == "CPU":
             return Availability(True, True, "Linux CPU build (mlx-cpu): correct but slow")
         return Availability(True, True, f"Linux {build} build")
@@ -104,6 +107,14 @@ class MlxBackend(Backend):
         path = _artifact(model, opts.bits)
         context = opts.context_length or (model.spec.default_context if model.spec else None)
         return MlxEngine(path, context)
+
+
+def _platform(hardware: Any) -> tuple[str, str]:
+    """(platform.system(), machine) of ``hardware`` when it is a report, else of this machine."""
+    if hardware is not None and hasattr(hardware, "os"):
+        system = {"darwin": "Darwin", "linux": "Linux", "windows": "Windows"}.get(hardware.os)
+        return system or hardware.os, hardware.arch
+    return platform.system(), platform.machine().lower()
 
 
 def _artifact(model: ModelRef, bits: int | None) -> Path:

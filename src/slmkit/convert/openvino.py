@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import venv
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def build(source: Source, out: Path, weight_format: str = DEFAULT_WEIGHT_FORMAT)
     checkpoint = _checkpoint(source)
     python = exporter_python()
     step(f"exporting to OpenVINO IR ({fmt}) with optimum-cli, in the exporter environment")
-    cli = python.with_name("optimum-cli")
+    cli = script_beside(python, "optimum-cli")
     command = [
         str(cli),
         "export",
@@ -98,7 +99,7 @@ def build(source: Source, out: Path, weight_format: str = DEFAULT_WEIGHT_FORMAT)
         step("converting the tokenizer with openvino-tokenizers")
         log += _run(
             [
-                str(python.with_name("convert_tokenizer")),
+                str(script_beside(python, "convert_tokenizer")),
                 str(checkpoint),
                 "--with-detokenizer",
                 "-o",
@@ -161,8 +162,14 @@ def exporter_python() -> Path:
     return python
 
 
-def _python_in(env: Path) -> Path:
-    return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+def _python_in(env: Path, os_name: str = os.name) -> Path:
+    """A virtualenv's python: bin/python on POSIX, Scripts\\python.exe on Windows."""
+    return env / ("Scripts/python.exe" if os_name == "nt" else "bin/python")
+
+
+def script_beside(python: Path, name: str, os_name: str = os.name) -> Path:
+    """A console script installed next to ``python`` (Windows names it ``NAME.exe``)."""
+    return python.with_name(f"{name}.exe" if os_name == "nt" else name)
 
 
 def _wanted_stamp() -> dict[str, Any]:
@@ -185,10 +192,7 @@ def _create_env(env: Path) -> None:
     """
     env.parent.mkdir(parents=True, exist_ok=True)
     with open(env.parent / f".{env.name}.lock", "w") as lock:
-        if os.name != "nt":
-            import fcntl
-
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        _wait_for_lock(lock.fileno())
         if _stamp(env) == _wanted_stamp() and _python_in(env).is_file():
             return  # another process built it while we waited
         step(
@@ -213,6 +217,23 @@ def _create_env(env: Path) -> None:
         _run(uninstall, "pip uninstall torchvision", 300, python)
         _refuse_cuda_packages(python)
         (env / ENV_STAMP).write_text(json.dumps(_wanted_stamp(), indent=2))
+
+
+def _wait_for_lock(fd: int) -> None:
+    """Hold an exclusive lock on the open file ``fd``, waiting as long as another holds it."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        while True:
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError:  # LK_LOCK gives up after 10 s; the other build takes minutes
+                continue
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 def _refuse_cuda_packages(python: Path) -> None:
