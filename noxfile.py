@@ -110,6 +110,14 @@ def hosted(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON)
+def hub(session: nox.Session) -> None:
+    """`slmkit pull` and first-use downloads through huggingface_hub, against a fake hub on
+    127.0.0.1 (tests/hub): resume, checksums, gated repos, offline; a pulled GGUF then runs."""
+    session.install("-e", ".[hub,llamacpp,test-models]", "pytest>=8")
+    session.run("pytest", "tests/hub", "-q", *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON)
 def mlx(session: nox.Session) -> None:
     """MLX (the Linux CPU build here). `--to mlx` starts from `--to hf`: transformers too."""
     session.install(TORCH)  # first, so no resolver picks a CUDA torch
