@@ -63,6 +63,16 @@ class Client:
             proc.stderr,
         )
 
+    def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "slmkit", *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+
     def pull(self, *args: Any, **env: str) -> Outcome:
         return self.run({"do": "pull", "args": list(args)}, **env)
 

@@ -145,6 +145,18 @@ def test_without_huggingface_hub_the_fix_is_the_hub_extra(client: Client) -> Non
     assert 'pip install "slmkit[hub]"' in result.message
 
 
+def test_cli_pull_prints_the_path_and_refusals_in_one_line(
+    client: Client, hub: FakeHub, tiny: bytes
+) -> None:
+    done = client.cli("pull", TINY, "--backend", "llamacpp")
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()).read_bytes() == tiny
+    hub.add("test-org/gated-GGUF", {"g-q4_k_m.gguf": b"g" * 100}, gated=True)
+    refused = client.cli("pull", "test-org/gated-GGUF", "--backend", "llamacpp")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "HubAccessDenied" in refused.stderr and "HF_TOKEN" in refused.stderr
+
+
 def test_importing_slmkit_and_naming_pull_imports_no_hub_client(client: Client) -> None:
     assert client.run({"do": "import"}).ok == []
 
