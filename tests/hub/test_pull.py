@@ -3,10 +3,13 @@ speaks huggingface_hub's protocol (fake_hub.py), each call in a child process.""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -167,6 +170,35 @@ def test_cli_pull_prints_the_path_and_refusals_in_one_line(
     refused = client.cli("pull", "test-org/gated-GGUF", "--backend", "llamacpp")
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "HubAccessDenied" in refused.stderr and "HF_TOKEN" in refused.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_on_a_terminal_the_download_shows_a_progress_bar(client: Client, tiny: bytes) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    command = [sys.executable, "-m", "slmkit", "pull", TINY, "--backend", "llamacpp"]
+    proc = subprocess.run(
+        command,
+        env=client.env,
+        stdin=terminal,
+        stderr=terminal,
+        stdout=subprocess.PIPE,
+        timeout=240,
+        check=False,
+    )
+    os.close(terminal)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the terminal's other end is closed
+        while chunk := os.read(master, 65536):
+            shown += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    assert "100%|" in shown.decode(errors="replace") and "3.00MB" in shown.decode(errors="replace")
 
 
 def test_importing_slmkit_and_naming_pull_imports_no_hub_client(client: Client) -> None:
