@@ -170,9 +170,10 @@ class _Handler(BaseHTTPRequestHandler):
                 entry["lfs"] = {"sha256": file.sha256, "size": file.size, "pointerSize": 134}
             siblings.append(entry)
         gated = "auto" if repo.gated else False
-        self._json(
-            {"id": name, "sha": repo.commit, "private": False, "gated": gated, "siblings": siblings}
-        )
+        info = {"id": name, "modelId": name, "sha": repo.commit, "private": False, "gated": gated}
+        # fields the hub always sends (older clients require them)
+        info |= {"downloads": 0, "likes": 0, "tags": [], "lastModified": "2026-12-01T00:00:00.000Z"}
+        self._json({**info, "siblings": siblings})
 
     def _tree(self, name: str, sub: str) -> None:
         repo = self._repo()
