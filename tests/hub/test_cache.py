@@ -11,17 +11,7 @@ import pytest
 from slmkit import catalog
 from slmkit.catalog import HubArtifact, hfcache
 
-
-def snapshot(cache: Path, repo: str, files: dict[str, bytes]) -> Path:
-    """A repo laid out as huggingface_hub caches it."""
-    repo_dir = cache / ("models--" + repo.replace("/", "--"))
-    folder = repo_dir / "snapshots" / "c0ffee"
-    for name, data in files.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
-    (repo_dir / "refs").mkdir(parents=True)
-    (repo_dir / "refs" / "main").write_text("c0ffee")
-    return folder
+from ..unit.test_catalog import fake_hub_snapshot as snapshot
 
 
 @pytest.fixture
