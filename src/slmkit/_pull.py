@@ -76,11 +76,10 @@ def _artifact(spec: ModelSpec | None, model: str, fmt: str, backend: str) -> Hub
 
 def _default_backend(name: str, spec: ModelSpec | None) -> type[Backend]:
     """The best-ranked usable local backend that has an artifact for the model."""
-    from ._api import model_ref
     from .probe import probe
     from .ranking import rank_backends
 
-    for entry in rank_backends(probe(), model_ref(name)):
+    for entry in rank_backends(probe(), name):
         cls = registry.get_backend(entry.name)
         fmt = cls.artifact_format
         if entry.usable and fmt and (spec is None or fmt in spec.hub or _offline_gguf(spec, fmt)):

@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -153,6 +154,15 @@ def test_load_offline_and_missing_names_the_pull_command(client: Client) -> None
     assert result.error == "ModelNotDownloaded"
     assert "`slmkit pull phi-3.5-mini --backend onnx`" in result.message
     assert client.hub.log == []
+
+
+def test_without_a_backend_pull_takes_autos_pick(client: Client) -> None:
+    result = client.run({"do": "pull", "args": ["phi-3.5-mini"]}, HF_HUB_OFFLINE="1")
+    if result.error == "InvalidRequest":
+        pytest.skip(f"no local backend is usable here: {result.message}")
+    assert result.error == "ModelNotDownloaded"
+    match = re.search(r"`slmkit pull phi-3\.5-mini --backend (\w+)`", result.message)
+    assert match and match[1] in ("llamacpp", "transformers", "onnx", "openvino", "mlx")
 
 
 def test_offline_after_a_pull_finds_the_cached_file(client: Client, tiny: bytes) -> None:
