@@ -154,6 +154,14 @@ def hosted(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON)
+def hub(session: nox.Session) -> None:
+    """`slmkit pull` and first-use downloads through huggingface_hub, against a fake hub on
+    127.0.0.1 (tests/hub): resume, checksums, gated repos, offline; a pulled GGUF then runs."""
+    session.install("-e", ".[hub,llamacpp,test-models]", *PYTEST)
+    session.run("pytest", "tests/hub", "-q", *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON)
 def mlx(session: nox.Session) -> None:
     """MLX: Metal on Apple silicon, the CPU build on Linux. `--to mlx` starts from `--to hf`,
     so transformers too."""

@@ -19,6 +19,7 @@ from .types import Chunk, Completion, Message, ModelInfo, Timings, Usage
 if TYPE_CHECKING:
     from ._api import achat, agenerate, astream, chat, close_all, generate, load, stream
     from ._llm import LLM
+    from ._pull import pull
     from .params import GenerationParams
     from .probe import HardwareReport
     from .ranking import Ranked, rank_backends
@@ -53,6 +54,7 @@ __all__ = [
     "load",
     "models",
     "probe_hardware",
+    "pull",
     "rank_backends",
     "stream",
 ]
@@ -67,6 +69,7 @@ _LAZY = {
     "astream": "._api",
     "close_all": "._api",
     "LLM": "._llm",
+    "pull": "._pull",
     "GenerationParams": ".params",
     "BackendStatus": ".registry",
     "HardwareReport": ".probe",

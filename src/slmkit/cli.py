@@ -253,6 +253,27 @@ def convert(
     out.print(str(path), highlight=False, soft_wrap=True)
 
 
+@app.command()
+@friendly_errors
+def pull(
+    model: Annotated[str, typer.Argument(help="Catalog alias or hub repo id.")],
+    backend: Annotated[
+        str | None, typer.Option("--backend", "-b", help="Whose format; default: auto's pick.")
+    ] = None,
+    execution_provider: Annotated[
+        str, typer.Option("--execution-provider", help="ONNX variant: auto, cpu, cuda, dml.")
+    ] = "auto",
+) -> None:
+    """Download what a backend needs to run a model into the Hugging Face cache."""
+    from ._pull import pull as pull_model
+
+    path = pull_model(
+        model, None if backend == "auto" else backend, execution_provider=execution_provider
+    )
+    err.print("[green]ready[/]", highlight=False)
+    out.print(str(path), highlight=False, soft_wrap=True)
+
+
 def _spec_json(spec: Any) -> dict[str, Any]:
     data = asdict(spec)
     data.pop("chat_template", None)

@@ -9,6 +9,9 @@
     │   └── UnsupportedFeature       the backend cannot do what was asked
     ├── ModelError
     │   ├── ModelNotFound            alias, path or cached artifact not found
+    │   │   ├── ModelNotDownloaded   not cached, cannot download now (names `slmkit pull`)
+    │   │   └── HubAccessDenied      gated, private or unknown hub repo (names HF_TOKEN)
+    │   ├── DownloadError            a hub download broke off or failed its checksum
     │   ├── InvalidModelFile         file exists but is not a usable model
     │   └── ConversionError          `slmkit convert` failed (nothing left half-written)
     ├── InvalidRequest               bad input: names the field and the fix
@@ -37,12 +40,15 @@ __all__ = [
     "ConfigError",
     "ContextLengthExceeded",
     "ConversionError",
+    "DownloadError",
     "GenerationError",
     "HostedError",
+    "HubAccessDenied",
     "InvalidModelFile",
     "InvalidRequest",
     "LLMClosed",
     "ModelError",
+    "ModelNotDownloaded",
     "ModelNotFound",
     "NotAChatModel",
     "RateLimitError",
@@ -97,6 +103,20 @@ class ModelError(SlmkitError):
 
 class ModelNotFound(ModelError):
     """No model matches the alias or path, or its artifact is not available offline."""
+
+
+class ModelNotDownloaded(ModelNotFound):
+    """The artifact is not in the Hugging Face cache and cannot be downloaded now (offline,
+    or huggingface_hub missing); the message names the ``slmkit pull`` command to run."""
+
+
+class HubAccessDenied(ModelNotFound):
+    """The hub refused the repo: gated, private, or no such repo; the message names HF_TOKEN."""
+
+
+class DownloadError(ModelError):
+    """A download from the hub broke off or its content did not match the hub's checksum;
+    nothing partial or corrupt is left in the cache."""
 
 
 class InvalidModelFile(ModelError):

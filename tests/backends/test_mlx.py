@@ -133,7 +133,9 @@ def test_hub_id_missing_offline_says_how_to_get_it(
 ) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(errors.ModelNotFound, match="hf download mlx-community/nothing-4bit"):
+    with pytest.raises(
+        errors.ModelNotFound, match="slmkit pull mlx-community/nothing-4bit --backend mlx"
+    ):
         slmkit.load("mlx-community/nothing-4bit", backend="mlx")
 
 

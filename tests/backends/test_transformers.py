@@ -244,5 +244,7 @@ def test_a_hub_id_missing_from_the_cache_says_what_to_do(
 ) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(errors.ModelNotFound, match="hf download"):
+    with pytest.raises(
+        errors.ModelNotFound, match="slmkit pull example/absent --backend transformers"
+    ):
         slmkit.load("example/absent", backend="transformers")

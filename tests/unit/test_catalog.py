@@ -68,7 +68,9 @@ def test_missing_hub_artifact_offline_says_how_to_get_it(
 ) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(errors.ModelNotFound, match=r"HF_HUB_OFFLINE is set.*hf download org/model"):
+    with pytest.raises(
+        errors.ModelNotFound, match=r"HF_HUB_OFFLINE is set.*`slmkit pull org/model`"
+    ):
         hfcache.resolve(HubArtifact("org/model"), "org/model")
 
 

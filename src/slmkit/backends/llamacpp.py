@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..catalog import hfcache
+from ..catalog import hfcache, hubfiles
 from ..catalog.offline import assemble
 from ..errors import InvalidModelFile, ModelNotFound
 from ..gguf import GGUFInfo, read_gguf
@@ -73,12 +73,12 @@ def resolve_gguf(model: ModelRef) -> Path:
         if spec.packaged is not None:
             return assemble(spec.packaged)
         if "gguf" in spec.hub:
-            return hfcache.resolve(spec.hub["gguf"], f"{spec.alias} (GGUF)")
+            return hfcache.resolve(spec.hub["gguf"], f"{spec.alias} (GGUF)", "gguf")
         raise ModelNotFound(f"{spec.alias} has no GGUF; use another backend (slmkit models)")
     if "/" in model.name:
         from ..catalog import HubArtifact
 
-        folder = hfcache.resolve(HubArtifact(model.name), model.name)
+        folder = hfcache.resolve(HubArtifact(model.name), model.name, "gguf")
         return _single_gguf(folder, model.name)
     raise ModelNotFound(
         f"unknown model {model.name!r}: use a catalog alias (slmkit models), a .gguf path, "
@@ -87,16 +87,8 @@ def resolve_gguf(model: ModelRef) -> Path:
 
 
 def _single_gguf(folder: Path, what: str) -> Path:
-    files = sorted(folder.rglob("*.gguf"))
-    if not files:
-        raise ModelNotFound(f"no .gguf file in {what}")
-    if len(files) == 1:
-        return files[0]
-    preferred = [f for f in files if "q4_k_m" in f.name.lower()]
-    if preferred:
-        return preferred[0]
-    names = ", ".join(f.name for f in files)
-    raise ModelNotFound(f"{what} holds several GGUF files ({names}); pass the path of one")
+    names = [p.relative_to(folder).as_posix() for p in folder.rglob("*.gguf")]
+    return folder / hubfiles.choose_gguf(names, what)
 
 
 class _EndOfGeneration:

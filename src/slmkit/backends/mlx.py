@@ -137,7 +137,7 @@ def _artifact(model: ModelRef, bits: int | None) -> Path:
             f"{model.name!r} is a hub id, loaded as it is",
             field="bits",
         )
-    return hfcache.resolve(HubArtifact(model.name), f"model {model.name!r}")
+    return hfcache.resolve(HubArtifact(model.name), f"model {model.name!r}", "mlx")
 
 
 def _alias_artifact(spec: ModelSpec, bits: int | None) -> Path:
@@ -151,17 +151,17 @@ def _alias_artifact(spec: ModelSpec, bits: int | None) -> Path:
                 return found
     repo = spec.hub.get("mlx")
     if repo is not None and bits in (None, 4):  # the mlx-community repos are 4-bit
-        found = hfcache.find_cached(repo)
+        found = hfcache.find_cached(repo, "mlx")
         if found is not None:
             return found
     if bits is None:
         found = cached(spec.alias, "hf") if spec.packaged is not None else None
         if found is None and "hf" in spec.hub:
-            found = hfcache.find_cached(spec.hub["hf"])
+            found = hfcache.find_cached(spec.hub["hf"], "hf")
         if found is not None:
             return found
     if spec.packaged is None and repo is not None:
-        return hfcache.resolve(repo, f"{spec.alias} in MLX format")
+        return hfcache.resolve(repo, f"{spec.alias} in MLX format", "mlx")
     if spec.packaged is None:
         raise ModelNotFound(
             f"{spec.alias} has no MLX model and no offline GGUF to convert: download its "

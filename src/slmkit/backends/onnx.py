@@ -145,9 +145,9 @@ def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
     if spec is not None:
         hub = spec.hub.get("onnx")
         if hub is not None:
-            found = hfcache.find_cached(hub)
+            found = hfcache.find_cached(hub, "onnx", provider)
             if found is not None or spec.packaged is None:
-                root = found or hfcache.resolve(hub, f"{spec.alias} (ONNX)")
+                root = found or hfcache.resolve(hub, f"{spec.alias} (ONNX)", "onnx", provider)
                 return pick_variant(root, provider, hub.repo)
         if spec.packaged is not None:
             return converted(
@@ -164,7 +164,7 @@ def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
             "`slmkit convert FOLDER --to onnx`, or use another backend (slmkit models)"
         )
     if "/" in model.name:
-        root = hfcache.resolve(HubArtifact(model.name), model.name)
+        root = hfcache.resolve(HubArtifact(model.name), model.name, "onnx", provider)
         return pick_variant(root, provider, model.name)
     raise ModelNotFound(
         f"unknown model {model.name!r}: use a catalog alias (slmkit models), a folder with "

@@ -92,11 +92,12 @@ def resolve_ir(model: ModelRef, weight_format: str = "int4") -> Path:
     if spec is not None:
         if "openvino" in spec.hub:
             if spec.packaged is not None:
-                found = hfcache.find_cached(spec.hub["openvino"])
+                found = hfcache.find_cached(spec.hub["openvino"], "openvino")
                 if found is not None:
                     return _check_ir(found)
             else:
-                return _check_ir(hfcache.resolve(spec.hub["openvino"], f"{spec.alias} (OpenVINO)"))
+                hub = spec.hub["openvino"]
+                return _check_ir(hfcache.resolve(hub, f"{spec.alias} (OpenVINO)", "openvino"))
         if spec.packaged is not None:
             return _converted(spec.alias, weight_format, flags)
         raise ModelNotFound(
@@ -104,7 +105,7 @@ def resolve_ir(model: ModelRef, weight_format: str = "int4") -> Path:
             f"`slmkit convert PATH --to openvino` and load that folder"
         )
     if "/" in model.name:
-        return _check_ir(hfcache.resolve(HubArtifact(model.name), model.name))
+        return _check_ir(hfcache.resolve(HubArtifact(model.name), model.name, "openvino"))
     raise ModelNotFound(
         f"unknown model {model.name!r}: use a catalog alias (slmkit models), an OpenVINO IR "
         "folder, or a hub repo id (e.g. OpenVINO/Qwen2.5-0.5B-Instruct-int4-ov) in the HF cache"

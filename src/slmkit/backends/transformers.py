@@ -102,10 +102,10 @@ def resolve_checkpoint(model: ModelRef) -> Path:
             # The offline GGUF, converted once: the same weights every local backend runs.
             return converted(spec.alias, "hf", "transformers")
         if "hf" in spec.hub:
-            return hfcache.resolve(spec.hub["hf"], f"{spec.alias} (transformers checkpoint)")
+            return hfcache.resolve(spec.hub["hf"], f"{spec.alias} (transformers checkpoint)", "hf")
         raise ModelNotFound(f"{spec.alias} has no transformers checkpoint; try another backend")
     if "/" in model.name:
-        return hfcache.resolve(HubArtifact(model.name), model.name)
+        return hfcache.resolve(HubArtifact(model.name), model.name, "hf")
     raise ModelNotFound(
         f"unknown model {model.name!r}: use a catalog alias (slmkit models), a checkpoint "
         "folder, a .gguf file, or a hub repo id in the Hugging Face cache"
