@@ -58,7 +58,6 @@ def llamacpp(session: nox.Session) -> None:
         "llamacpp",
         "tests/unit",
         "tests/backends/test_llamacpp.py",
-        "tests/backends/test_examples.py",
     )
 
 
