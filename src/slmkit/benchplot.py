@@ -7,6 +7,7 @@ docs, and diffs as text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -15,15 +16,20 @@ from .errors import InvalidRequest
 
 __all__ = ["bench_svg", "plot"]
 
+
+def _scaled(key: str, factor: float) -> Callable[[dict[str, Any]], float | None]:
+    def value(row: dict[str, Any]) -> float | None:
+        found = row.get(key)
+        return float(found) * factor if found else None
+
+    return value
+
+
 #: (title, how to read it, value of a result row or None) for each panel.
 PANELS = (
-    ("decode tok/s", "higher is better", lambda r: r.get("decode_tok_s")),
-    ("TTFT ms", "lower is better", lambda r: 1000 * r["ttft_s"] if r.get("ttft_s") else None),
-    (
-        "peak RSS MB",
-        "lower is better",
-        lambda r: r["peak_rss_bytes"] / 1e6 if r.get("peak_rss_bytes") else None,
-    ),
+    ("decode tok/s", "higher is better", _scaled("decode_tok_s", 1.0)),
+    ("TTFT ms", "lower is better", _scaled("ttft_s", 1000.0)),
+    ("peak RSS MB", "lower is better", _scaled("peak_rss_bytes", 1e-6)),
 )
 PANEL_W, LABEL_W, ROW_H, TOP, GAP = 250, 110, 26, 78, 24
 BAR, BEST, INK, MUTED = "#5c6bc0", "#1a237e", "#212121", "#616161"
