@@ -4,9 +4,12 @@
 - tests-3.10 .. tests-3.13: the core with NO extras, proving every extra is optional.
 - one session per backend extra, running that backend's tests and the contract suite
   on the real offline models.
+- docs: the site builds with `mkdocs build --strict`, and every docs block and example runs.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import nox
 
@@ -17,13 +20,16 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 MAIN_PYTHON = "3.11"
 #: The CPU build of torch that pip finds through its configured find-links here.
 TORCH = "torch==2.13.0"
+#: mkdocs-material prints a banner about its successor on every build.
+QUIET_MKDOCS = {"NO_MKDOCS_2_WARNING": "1"}
 
 
 @nox.session(python=MAIN_PYTHON)
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "src", "tests", "noxfile.py", "examples", "benchmarks")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py", "examples", "benchmarks")
+    paths = ("src", "tests", "noxfile.py", "examples", "benchmarks", "docs/hooks.py")
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session(python=MAIN_PYTHON)
@@ -114,3 +120,13 @@ def mlx(session: nox.Session) -> None:
     session.install(TORCH)  # first, so no resolver picks a CUDA torch
     session.install("-e", ".[mlx,transformers,llamacpp,default-model,test-models]", "pytest>=8")
     contract(session, "mlx", "tests/backends/test_mlx.py")
+
+
+@nox.session(python=MAIN_PYTHON)
+def docs(session: nox.Session) -> None:
+    """The site builds strictly (a broken link, page or reference fails), then every code
+    block of docs/ and the README and every file in examples/ runs on the offline models."""
+    session.install("-e", ".[docs,llamacpp,default-model,test-models]", "pytest>=8")
+    site = Path(session.create_tmp()) / "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site), env=QUIET_MKDOCS)
+    session.run("pytest", "tests/docs", "-q", *session.posargs)

@@ -53,7 +53,10 @@ def render_errors() -> str:
         walk(root, 0)
     sections = []
     for cls in classes:
-        chain = " › ".join(c.__name__ for c in reversed(cls.__mro__) if c in classes)
+        line: list[type[BaseException]] = [cls]
+        while (parent := _parent(line[0])) is not None:
+            line.insert(0, parent)
+        chain = " › ".join(c.__name__ for c in line)
         also = [b.__name__ for b in cls.__bases__[1:] if b in classes]
         extra = f" (also a `{'`, `'.join(also)}`)" if also else ""
         body = _markdown(cls.__doc__ or "")
