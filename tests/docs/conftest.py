@@ -24,6 +24,19 @@ def offline_models() -> None:
             pytest.skip(f"the docs run on llama.cpp and the offline models: {install}")
 
 
+#: The folder the docs run in holds this slmkit.toml. One llama.cpp thread: on a shared
+#: 2-core machine (load average 17) two threads decoded at 0.2 tok/s, one at 4 tok/s,
+#: because llama.cpp's threads wait for each other when another job holds a core.
+CONFIG = "[backends.llamacpp]\nn_threads = 1\n"
+
+
+@pytest.fixture
+def docs_cwd(tmp_path: Path) -> Path:
+    """An empty folder with only the docs tests' slmkit.toml, to run a page or example in."""
+    (tmp_path / "slmkit.toml").write_text(CONFIG, encoding="utf-8")
+    return tmp_path
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without slmkit settings or hosted credentials, so a page
     runs as it would for a new user; llama.cpp is the backend (the docs session installs

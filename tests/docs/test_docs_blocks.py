@@ -74,13 +74,13 @@ PYTHON_PAGES = sorted({b.page for b in RUNNABLE if b.lang == "python"})
 @pytest.mark.usefixtures("offline_models")
 @pytest.mark.parametrize("page", PYTHON_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 @pytest.mark.slow
-def test_python_blocks_run(page: Path, tmp_path: Path) -> None:
+def test_python_blocks_run(page: Path, docs_cwd: Path) -> None:
     runnable = [b for b in RUNNABLE if b.page == page and b.lang == "python"]
-    spec = tmp_path / "blocks.json"
+    spec = docs_cwd / "blocks.json"
     spec.write_text(json.dumps([{"where": b.where, "code": b.code} for b in runnable]))
     done = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("run_blocks.py")), str(spec)],
-        cwd=tmp_path,
+        cwd=docs_cwd,
         env=clean_env(**SHORT),
         capture_output=True,
         text=True,
@@ -102,14 +102,14 @@ for _block in RUNNABLE:
 @pytest.mark.usefixtures("offline_models")
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.slow
-def test_slmkit_commands_exit_zero(command: str, tmp_path: Path) -> None:
+def test_slmkit_commands_exit_zero(command: str, docs_cwd: Path) -> None:
     block = COMMANDS[command]
     # `slmkit` is this interpreter's slmkit (not whatever the PATH holds); stdin is closed,
     # so an interactive session ends at once.
     shell = f'slmkit() {{ "{sys.executable}" -m slmkit "$@"; }}\n{command}'
     done = subprocess.run(
         ["bash", "-c", shell],
-        cwd=tmp_path,
+        cwd=docs_cwd,
         env=clean_env(**SHORT),
         stdin=subprocess.DEVNULL,
         capture_output=True,

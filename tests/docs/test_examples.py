@@ -54,14 +54,14 @@ def test_every_example_says_how_to_install_it() -> None:
 @pytest.mark.slow
 @pytest.mark.usefixtures("offline_models")
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs(script: Path, tmp_path: Path) -> None:
+def test_example_runs(script: Path, docs_cwd: Path) -> None:
     missing = missing_extras(script)
     if missing:
         extras = ",".join(missing)
         pytest.skip(f'{script.name} needs extras not installed: pip install "slmkit[{extras}]"')
     done = subprocess.run(
         [sys.executable, str(script)],
-        cwd=tmp_path,
+        cwd=docs_cwd,
         env=clean_env(),
         capture_output=True,
         text=True,
