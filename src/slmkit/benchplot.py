@@ -31,7 +31,7 @@ PANELS = (
     ("TTFT ms", "lower is better", _scaled("ttft_s", 1000.0)),
     ("peak RSS MB", "lower is better", _scaled("peak_rss_bytes", 1e-6)),
 )
-PANEL_W, LABEL_W, ROW_H, TOP, GAP = 250, 110, 26, 78, 24
+PANEL_W, LABEL_W, ROW_H, TOP, GAP = 210, 100, 26, 78, 20
 BAR, BEST, INK, MUTED = "#5c6bc0", "#1a237e", "#212121", "#616161"
 
 
