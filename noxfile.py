@@ -5,6 +5,7 @@
 - one session per backend extra, running that backend's tests and the contract suite
   on the real offline models. Where a runtime ships no wheel for this platform (or slmkit's
   backend refuses the platform) the session skips and says why; everywhere else it runs.
+- docs: the site builds with `mkdocs build --strict`, and every docs block and example runs.
 
 .github/workflows/ci.yml runs these sessions on Linux x86/ARM, macOS and Windows.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from pathlib import Path
 
 import nox
 
@@ -60,10 +62,14 @@ def install_torch(session: nox.Session) -> None:
     session.install(TORCH)
 
 
+#: mkdocs-material prints a banner about its successor on every build.
+QUIET_MKDOCS = {"NO_MKDOCS_2_WARNING": "1"}
+
+
 @nox.session(python=MAIN_PYTHON)
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6", "check-jsonschema>=0.29", "nox>=2024.4")
-    paths = ("src", "tests", "noxfile.py", "examples", "benchmarks", ".github")
+    paths = ("src", "tests", "noxfile.py", "examples", "benchmarks", ".github", "docs/hooks.py")
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
     # The CI workflow against GitHub's workflow schema (bundled in check-jsonschema: no
@@ -105,7 +111,6 @@ def llamacpp(session: nox.Session) -> None:
         "llamacpp",
         "tests/unit",
         "tests/backends/test_llamacpp.py",
-        "tests/backends/test_examples.py",
     )
 
 
@@ -169,3 +174,13 @@ def mlx(session: nox.Session) -> None:
     install_torch(session)
     session.install("-e", ".[mlx,transformers,llamacpp,default-model,test-models]", *PYTEST)
     contract(session, "mlx", "tests/backends/test_mlx.py")
+
+
+@nox.session(python=MAIN_PYTHON)
+def docs(session: nox.Session) -> None:
+    """The site builds strictly (a broken link, page or reference fails), then every code
+    block of docs/ and the README and every file in examples/ runs on the offline models."""
+    session.install("-e", ".[docs,llamacpp,default-model,test-models]", *PYTEST)
+    site = Path(session.create_tmp()) / "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site), env=QUIET_MKDOCS)
+    session.run("pytest", "tests/docs", "-q", *session.posargs)

@@ -1,5 +1,7 @@
 """The same application code on a local runtime or a server: only configuration changes.
 
+pip install "slmkit[llamacpp,default-model]"   (and "slmkit[hosted]" for a server)
+
 Run it locally (llama.cpp in this process):
 
     SLMKIT_BACKEND=llamacpp python examples/switch_backend.py

