@@ -7,7 +7,7 @@ import warnings
 import weakref
 from collections.abc import AsyncIterator, Generator, Iterator
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._generation import arun_text, collect, run_text, run_tokens
 from ._messages import as_messages, check_prompt
@@ -24,6 +24,9 @@ from .errors import (
 from .params import GenerationParams, parse_params
 from .templates import render_chat
 from .types import Chunk, Completion, Message, ModelInfo
+
+if TYPE_CHECKING:
+    from .conversation import Conversation
 
 __all__ = ["LLM"]
 
@@ -104,6 +107,19 @@ class LLM:
     def astream_generate(self, prompt: str, **params: Any) -> AsyncIterator[Chunk]:
         """Async twin of stream_generate()."""
         return self._aopen(check_prompt(prompt), None, params)
+
+    def conversation(
+        self,
+        messages: list[Message] | None = None,
+        *,
+        system: str | None = None,
+        tools: Any = None,
+    ) -> Conversation:
+        """A chat that keeps its history (optionally started from ``messages``)."""
+        from .conversation import Conversation
+
+        self._as_chat("x")  # a base model cannot hold a conversation: say so now
+        return Conversation(self, messages, system=system, tools=tools)
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes on this model (local backends)."""

@@ -34,10 +34,15 @@ class Message(TypedDict):
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts for one request."""
+    """Token counts for one request.
+
+    ``cached_tokens``: how many of the prompt tokens were not evaluated again because the
+    engine kept them from an earlier request (prefix reuse), as OpenAI reports it.
+    """
 
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

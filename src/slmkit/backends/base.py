@@ -39,6 +39,7 @@ __all__ = [
     "EngineEvent",
     "Finish",
     "ModelRef",
+    "Prefill",
     "RemoteEngine",
     "Request",
     "Scheduler",
@@ -129,6 +130,14 @@ class ToolCallDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class Prefill:
+    """Sent before the first token by an engine that reused part of the prompt's state:
+    ``cached_tokens`` of the prompt were not evaluated again."""
+
+    cached_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class Finish:
     """The engine's last word. ``reason`` None: the runtime stopped by itself (EOS).
 
@@ -140,7 +149,7 @@ class Finish:
     usage: Usage | None = None
 
 
-EngineEvent = Token | TextDelta | ToolCallDelta | Finish
+EngineEvent = Token | TextDelta | ToolCallDelta | Prefill | Finish
 
 
 class Scheduler(Protocol):

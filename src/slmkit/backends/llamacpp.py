@@ -17,7 +17,8 @@ from ..errors import InvalidModelFile, ModelNotFound
 from ..gguf import GGUFInfo, read_gguf
 from ..probe import physical_cores
 from ..textstream import ByteDetokenizer, Detokenizer
-from .base import Backend, ModelRef, Request, Token, TokenEngine
+from ._llamacpp_prefix import PrefixCache
+from .base import Backend, Capabilities, ModelRef, Prefill, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -45,6 +46,15 @@ class LlamaCppOptions(BaseModel):
     n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU; -1 for all.")
     use_mmap: bool = True
     verbose: bool = Field(False, description="Let llama.cpp log to stderr.")
+    prefix_reuse: bool = Field(
+        False,
+        description="Keep the evaluated prompt between requests and evaluate only the new "
+        "suffix (conversations, shared system prompts). Off by default: greedy text can "
+        "differ from a fresh evaluation (docs/conversations.md).",
+    )
+    prefix_cache_entries: int = Field(
+        4, ge=0, le=64, description="Saved prompt states kept for prefix_reuse (LRU)."
+    )
 
 
 class LlamaCppBackend(Backend):
@@ -137,6 +147,8 @@ class LlamaCppEngine(TokenEngine):
         self.eos_token = self._special_text(llama.token_eos())
         self.eos_token_ids = _EndOfGeneration(model.vocab)
         self._token_to_piece = model.token_to_piece
+        self._prefix = PrefixCache(llama, opts.prefix_cache_entries) if opts.prefix_reuse else None
+        self.capabilities = Capabilities(prefix_reuse=opts.prefix_reuse)
 
     def _special_text(self, token: int) -> str:
         if token < 0:
@@ -155,19 +167,30 @@ class LlamaCppEngine(TokenEngine):
     def _piece(self, token: int) -> bytes:
         return self._token_to_piece(token).rstrip(b"\0")
 
-    def run(self, request: Request) -> Iterator[Token]:
-        tokens = self._tokens(request.prompt_ids or (), request.params)
+    def run(self, request: Request) -> Iterator[Token | Prefill]:
+        prompt = request.prompt_ids or ()
+        prefix = self._prefix
+        if prefix is not None:
+            cached = prefix.prepare(prompt)
+            if cached:
+                yield Prefill(cached)
+        tokens = self._tokens(prompt, request.params, fresh=prefix is None)
         try:
             for token in tokens:
                 yield Token(token)
         finally:
             tokens.close()  # type: ignore[attr-defined]
+            if prefix is not None:
+                prefix.remember()
 
-    def _tokens(self, prompt_ids: Sequence[int], params: GenerationParams) -> Iterator[int]:
+    def _tokens(
+        self, prompt_ids: Sequence[int], params: GenerationParams, fresh: bool = True
+    ) -> Iterator[int]:
         llama = self._llama
-        # A fresh state for every request: reusing a cached prompt prefix changed greedy
-        # output in llama.cpp (RUNTIME-NOTES), and slmkit promises determinism.
-        llama.reset()  # type: ignore[no-untyped-call]
+        # A fresh state for every request unless prefix_reuse is on: reusing a cached prompt
+        # prefix can change greedy output in llama.cpp (RUNTIME-NOTES).
+        if fresh:
+            llama.reset()  # type: ignore[no-untyped-call]
         llama.set_seed(params.seed if params.seed is not None else random.getrandbits(32))
         return llama.generate(
             list(prompt_ids),
