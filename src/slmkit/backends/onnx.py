@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts import converted
 from ..catalog import HubArtifact, hfcache
+from ..catalog.onnx_layout import GENAI_CONFIG, pick_variant, read_json
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..textstream import Detokenizer
 from .base import Backend, ModelRef, Request, Token, TokenEngine
@@ -37,7 +38,6 @@ __all__ = [
 Provider = Literal["cpu", "cuda", "dml"]
 #: Best first: what "auto" picks among the providers this machine has.
 PROVIDER_PREFERENCE: tuple[Provider, ...] = ("cuda", "dml", "cpu")
-GENAI_CONFIG = "genai_config.json"
 _PROVIDER_PACKAGES = {"cuda": "onnxruntime-genai-cuda", "dml": "onnxruntime-genai-directml"}
 
 
@@ -75,7 +75,7 @@ class OnnxBackend(Backend):
         opts = options
         provider = choose_provider(opts.execution_provider)
         folder = resolve_folder(model, provider, opts.precision)
-        genai = _read_json(folder / GENAI_CONFIG)
+        genai = read_json(folder / GENAI_CONFIG)
         model_context = int(genai.get("model", {}).get("context_length") or 0)
         default_ctx = model.default_context
         context = opts.context_length or (
@@ -179,69 +179,6 @@ def _convert_flags(provider: Provider, precision: str) -> str:
     if provider != default_provider():
         flags.append(f"--execution-provider {provider}")
     return " ".join(flags)
-
-
-def pick_variant(root: Path, provider: Provider, what: str) -> Path:
-    """The GenAI folder under ``root`` built for ``provider``.
-
-    ONNX repos on the hub (Phi-3, Phi-3.5, ...) keep one subfolder per provider and
-    precision (``cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4``,
-    ``cuda/cuda-int4-rtn-block-32``, ``directml/...``). Each folder's genai_config.json
-    says which provider it was built for; among those for ``provider``, int4 wins, then
-    the higher accuracy level, then the name.
-    """
-    if (root / GENAI_CONFIG).is_file():
-        return root
-    candidates = sorted(p.parent for p in root.rglob(GENAI_CONFIG))
-    if not candidates:
-        raise ModelNotFound(
-            f"{what} holds no {GENAI_CONFIG}: it is not an ONNX Runtime GenAI model; build one "
-            "with `slmkit convert MODEL --to onnx`"
-        )
-    matching = [c for c in candidates if _built_for(c) == provider]
-    if not matching:
-        found = ", ".join(sorted(f"{c.relative_to(root)} ({_built_for(c)})" for c in candidates))
-        raise ModelNotFound(
-            f"{what} has no variant for execution provider {provider!r} (found: {found}); "
-            "pass execution_provider=... for one of those, or the path of one folder"
-        )
-    return max(matching, key=lambda c: _variant_rank(c.relative_to(root).as_posix()))
-
-
-def _built_for(folder: Path) -> str:
-    """The provider a GenAI folder was built for, from its genai_config.json."""
-    try:
-        decoder = _read_json(folder / GENAI_CONFIG)["model"]["decoder"]
-        options = decoder.get("session_options", {}).get("provider_options", [])
-    except (InvalidModelFile, KeyError, TypeError, AttributeError):
-        return "unknown"
-    names = {name.lower() for entry in options for name in entry}
-    if "cuda" in names:
-        return "cuda"
-    if "dml" in names or "directml" in names:
-        return "dml"
-    return "cpu" if not names else sorted(names)[0]
-
-
-def _variant_rank(name: str) -> tuple[int, int, str]:
-    lowered = name.lower()
-    level = 0
-    if "acc-level-" in lowered:
-        tail = lowered.split("acc-level-", 1)[1]
-        level = int(tail[0]) if tail[:1].isdigit() else 0
-    return ("int4" in lowered, level, lowered)  # type: ignore[return-value]
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelNotFound(f"{path} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise InvalidModelFile(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidModelFile(f"{path} is not a JSON object")
-    return data
 
 
 # -- the engine -------------------------------------------------------------------------
@@ -370,7 +307,7 @@ def _sliding_window(genai: dict[str, Any]) -> int:
 
 def _tokenizer_config(folder: Path) -> dict[str, Any]:
     path = folder / "tokenizer_config.json"
-    return _read_json(path) if path.is_file() else {}
+    return read_json(path) if path.is_file() else {}
 
 
 def _chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | None:
