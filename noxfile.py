@@ -17,6 +17,9 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 MAIN_PYTHON = "3.11"
 #: The CPU build of torch that pip finds through its configured find-links here.
 TORCH = "torch==2.13.0"
+#: What tests/unit needs beyond pytest: the GGUF reader's fuzz tests (hypothesis) and the
+#: time limits they and the crash trials run under (pytest-timeout).
+UNIT_TEST_DEPS = ("pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3")
 
 
 @nox.session(python=MAIN_PYTHON)
@@ -35,7 +38,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The core alone: no backend extra installed."""
-    session.install("-e", ".", "pytest>=8")
+    session.install("-e", ".", *UNIT_TEST_DEPS)
     session.run("pytest", "tests/unit", "-q", *session.posargs)
 
 
@@ -52,7 +55,7 @@ def contract(session: nox.Session, backend: str, *tests: str) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def llamacpp(session: nox.Session) -> None:
-    session.install("-e", ".[llamacpp,default-model,test-models]", "pytest>=8")
+    session.install("-e", ".[llamacpp,default-model,test-models]", *UNIT_TEST_DEPS)
     contract(
         session,
         "llamacpp",
