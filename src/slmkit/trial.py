@@ -124,12 +124,15 @@ class Decision:
     def reason(self) -> str:
         """One sentence for ``LLM.info``, ``slmkit probe`` and ``slmkit backends``."""
         tried = "; ".join(f"{_config_text(v.config)} {v.describe()}" for v in self.verdicts)
-        when = f"cached trial of {self.created[:10]}" if self.cached else "trial run just now"
+        when = f"cached from {self.created[:10]}" if self.cached else "just now"
         if self.chosen is None:
             return f"no configuration is safe on this machine: {tried} ({when})"
         first = self.verdicts[0]
-        if first.safe or first.config == self.chosen:
-            text = f"{_config_text(self.chosen)}: {tried} on this machine ({when})"
+        if len(self.verdicts) == 1 and first.safe:
+            text = (
+                f"{_config_text(self.chosen)}: passed its trial on this machine "
+                f"({first.seconds:.1f} s, {when})"
+            )
         else:
             text = f"{_config_text(self.chosen)}, because {tried} on this machine ({when})"
         return f"{text}; {self.note}" if self.note else text

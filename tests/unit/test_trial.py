@@ -79,7 +79,7 @@ def test_the_verdict_is_cached_and_a_second_load_spawns_no_child(marker: Path) -
     assert not first.cached and second.cached
     assert second.chosen == SAFE and second.verdicts[0].signal == "SIGSEGV"
     assert children(marker) == ["fast", "safe"]
-    assert "cached trial of" in second.reason
+    assert "cached from" in second.reason and "mode=safe, because" in second.reason
 
 
 def test_a_new_runtime_version_runs_the_trial_again(marker: Path) -> None:

@@ -17,6 +17,7 @@ from ..errors import InvalidModelFile, ModelNotFound
 from ..gguf import GGUFInfo, read_gguf
 from ..probe import physical_cores
 from ..textstream import ByteDetokenizer, Detokenizer
+from . import _llamacpp_trial
 from .base import Backend, ModelRef, TokenEngine
 
 if TYPE_CHECKING:
@@ -45,6 +46,11 @@ class LlamaCppOptions(BaseModel):
     n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU; -1 for all.")
     use_mmap: bool = True
     verbose: bool = Field(False, description="Let llama.cpp log to stderr.")
+    extra_buffers: bool | None = Field(
+        None,
+        description="Repack weights into llama.cpp's extra buffer types (AMX, CPU repack); "
+        "default: on unless a one-time trial on this machine faulted (docs/backends/llamacpp.md).",
+    )
 
 
 class LlamaCppBackend(Backend):
@@ -115,12 +121,13 @@ class _EndOfGeneration:
 
 class LlamaCppEngine(TokenEngine):
     def __init__(self, info: GGUFInfo, context_length: int, opts: LlamaCppOptions) -> None:
-        from llama_cpp import Llama
-
         threads = opts.n_threads or physical_cores()
+        # A native fault cannot be caught: repacking is tried in a child first (cached).
+        repack = _llamacpp_trial.choose(info, opts.extra_buffers, threads)
+        self.info_extra = {"llamacpp": repack.info()}
         try:
             with _quiet(not opts.verbose):
-                self._llama: Llama = Llama(
+                self._llama: Llama = repack.llama_class()(
                     model_path=str(info.path),
                     n_ctx=context_length,
                     n_threads=threads,
