@@ -44,6 +44,9 @@ _SIGNAL_MEANING = {
     "SIGABRT": "the runtime aborted itself",
     "SIGKILL": "killed from outside, often for running out of memory",
 }
+#: Deaths that say the configuration faulted; SIGKILL or SIGTERM come from outside (the
+#: OOM killer, a user) and say nothing about it, so such a verdict is not cached.
+_FAULTS = {"SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT"}
 #: Windows reports a native fault as an NTSTATUS exit code.
 _NTSTATUS = {
     0xC0000005: ("ACCESS_VIOLATION", "invalid memory access: a native fault"),
@@ -57,6 +60,10 @@ _CHILD = (
     "from slmkit.trial import _child_main; sys.exit(_child_main(payload))"
 )
 _RESET = "slmkit probe --retrial runs the trials again"
+
+
+def _is_ntstatus(name: str | None) -> bool:
+    return any(name == known for known, _ in _NTSTATUS.values())
 
 
 def describe_exit(returncode: int) -> tuple[str | None, str]:
@@ -93,6 +100,11 @@ class Verdict:
     def safe(self) -> bool:
         return self.outcome == "ok"
 
+    @property
+    def faulted(self) -> bool:
+        """Died of a native fault of its own (not killed from outside)."""
+        return self.outcome == "crashed" and (self.signal in _FAULTS or _is_ntstatus(self.signal))
+
     def describe(self) -> str:
         if self.outcome == "ok":
             return f"passed ({self.seconds:.1f} s)"
@@ -115,8 +127,9 @@ class Decision:
     created: str
     #: Read from the cache rather than tried now.
     cached: bool = False
-    #: Only conclusive decisions (each verdict ok or crashed) are cached; a timeout or a
-    #: child that could not run the check says nothing certain about the machine.
+    #: Only conclusive decisions (each verdict ok or a native fault) are cached; a timeout,
+    #: a Python error, a kill from outside or a child that could not run the check says
+    #: nothing certain about the machine.
     conclusive: bool = True
     note: str = field(default="")
 
@@ -203,7 +216,7 @@ def decide(
         if verdict.outcome in ("ok", "failed"):
             chosen = candidate
             break
-    conclusive = all(v.outcome in ("ok", "crashed") for v in verdicts)
+    conclusive = all(v.outcome == "ok" or v.faulted for v in verdicts)
     if not verdicts[-1].reached_check:
         # The child never reached the check (a broken environment): trust nothing risky.
         chosen, note = key["candidates"][-1], "the trial could not run, so the safest is used"

@@ -121,6 +121,12 @@ def test_a_hanging_configuration_times_out_and_is_not_cached(marker: Path) -> No
     assert not decision.conclusive and trial.stored_decisions() == []
 
 
+def test_a_child_killed_from_outside_falls_back_without_caching(marker: Path) -> None:
+    decision = decide("killed_from_outside", marker)
+    assert decision.verdicts[0].signal == "SIGKILL" and decision.chosen == SAFE
+    assert not decision.conclusive and trial.stored_decisions() == []
+
+
 def test_a_child_that_never_reaches_the_check_uses_the_safest(marker: Path) -> None:
     decision = decide("exits_before_the_check", marker)
     assert decision.chosen == SAFE and not decision.conclusive

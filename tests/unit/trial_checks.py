@@ -41,3 +41,10 @@ def hangs(marker: str, mode: str) -> None:
 def exits_before_the_check(marker: str, mode: str) -> None:
     _mark(marker, mode)
     os._exit(3)
+
+
+def killed_from_outside(marker: str, mode: str) -> None:
+    """Dies of SIGKILL in mode "fast", as under the OOM killer."""
+    _mark(marker, mode)
+    if mode == "fast":
+        os.kill(os.getpid(), signal.SIGKILL)
