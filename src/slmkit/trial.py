@@ -17,6 +17,7 @@ import faulthandler
 import hashlib
 import importlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -60,6 +61,7 @@ _CHILD = (
     "from slmkit.trial import _child_main; sys.exit(_child_main(payload))"
 )
 _RESET = "slmkit probe --retrial runs the trials again"
+_log = logging.getLogger(__name__)
 
 
 def _is_ntstatus(name: str | None) -> bool:
@@ -211,8 +213,11 @@ def decide(
     chosen: dict[str, Any] | None = None
     note = ""
     for candidate in key["candidates"]:
+        _log.info("%s: trying %s in a child process", trial, _config_text(candidate))
         verdict = run_in_child(check, {**(args or {}), **candidate}, timeout_s, candidate)
         verdicts.append(verdict)
+        if not verdict.safe:  # shown once per machine: why this load is not the fastest
+            _log.warning("%s: %s %s", trial, _config_text(candidate), verdict.describe())
         if verdict.outcome in ("ok", "failed"):
             chosen = candidate
             break
