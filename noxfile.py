@@ -64,6 +64,8 @@ def install_torch(session: nox.Session) -> None:
 
 #: mkdocs-material prints a banner about its successor on every build.
 QUIET_MKDOCS = {"NO_MKDOCS_2_WARNING": "1"}
+#: What tests/unit needs beyond pytest: the GGUF reader's fuzz tests (hypothesis).
+UNIT_TEST_DEPS = (*PYTEST, "hypothesis>=6.100")
 
 
 @nox.session(python=MAIN_PYTHON)
@@ -88,7 +90,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The core alone: no backend extra installed."""
-    session.install("-e", ".", *PYTEST)
+    session.install("-e", ".", *UNIT_TEST_DEPS)
     session.run("pytest", "tests/unit", "-q", *session.posargs)
 
 
@@ -105,7 +107,7 @@ def contract(session: nox.Session, backend: str, *tests: str) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def llamacpp(session: nox.Session) -> None:
-    session.install("-e", ".[llamacpp,default-model,test-models]", *PYTEST)
+    session.install("-e", ".[llamacpp,default-model,test-models]", *UNIT_TEST_DEPS)
     contract(
         session,
         "llamacpp",

@@ -147,8 +147,9 @@ def backends(as_json: JsonOpt = False) -> None:
     from .registry import backend_statuses
 
     rows = backend_statuses()
+    trials = _trial_reasons()
     if as_json:
-        out.print_json(json.dumps([asdict(r) for r in rows]))
+        out.print_json(json.dumps([{**asdict(r), "trials": trials.get(r.name, [])} for r in rows]))
         return
     _print_table(
         ("backend", "kind", "installed", "usable", "extra", "notes"),
@@ -159,11 +160,21 @@ def backends(as_json: JsonOpt = False) -> None:
                 "yes" if r.installed else "no",
                 Text("yes", style="green") if r.usable else Text("no", style="red"),
                 f"slmkit[{r.extra}]",
-                r.reason or r.description,
+                "; ".join([r.reason or r.description, *trials.get(r.name, [])]),
             )
             for r in rows
         ],
     )
+
+
+def _trial_reasons() -> dict[str, list[str]]:
+    """Backend name -> what its cached trials on this machine chose and why."""
+    from .trial import stored_decisions
+
+    reasons: dict[str, list[str]] = {}
+    for decision in stored_decisions():
+        reasons.setdefault(decision.backend, []).append(f"trial: {decision.reason}")
+    return reasons
 
 
 @app.command()
@@ -288,18 +299,43 @@ def probe(
     deep: Annotated[
         bool, typer.Option("--deep", help="Also ask OpenVINO for its devices (imports it).")
     ] = False,
+    retrial: Annotated[
+        bool,
+        typer.Option(
+            "--retrial", help="Forget this machine's crash-trial verdicts; the next load retries."
+        ),
+    ] = False,
 ) -> None:
-    """Show this machine's hardware and the backend ranking that backend="auto" uses."""
+    """Show this machine's hardware, the configurations its crash trials chose, and the
+    backend ranking that backend="auto" uses."""
     from .probe import probe as read_hardware
     from .ranking import rank_backends
+    from .trial import forget, stored_decisions
 
+    if retrial:
+        err.print(f"forgot {forget()} trial verdict(s); the next load tries again")
     report = read_hardware(deep=deep)
     ranking = rank_backends(report, model)
+    decisions = stored_decisions(report.fingerprint())
     if as_json:
-        data = {"hardware": report.to_dict(), "ranking": [asdict(r) for r in ranking]}
+        data = {
+            "hardware": report.to_dict(),
+            "trials": [{**d.to_dict(), "reason": d.reason} for d in decisions],
+            "ranking": [asdict(r) for r in ranking],
+        }
         out.print_json(json.dumps(data))
         return
     out.print(_hardware_table(report))
+    if decisions:
+        trials = Table("backend", "trial", "for", "chose", "why", title="crash trials here")
+        for d in decisions:
+            chose = ", ".join(f"{k}={v}" for k, v in (d.chosen or {}).items()) or "nothing safe"
+            kind = " ".join(
+                "/".join(map(str, v)) if isinstance(v, list) else str(v)
+                for v in d.key["context"].values()
+            )
+            trials.add_row(d.backend, d.trial, escape(kind), chose, escape(d.reason))
+        out.print(trials)
     table = Table("#", "backend", "usable", "score", "why", title="backend ranking for auto")
     for place, r in enumerate(ranking, 1):
         usable = "[green]yes[/]" if r.usable else "[red]no[/]"
@@ -419,7 +455,7 @@ def _bench_table(report: dict[str, Any]) -> Table:
     table = Table(*columns, title=title)
     for r in report["results"]:
         if "error" in r:
-            table.add_row(r["backend"], f"[red]{r['error']}[/]", *[""] * (len(columns) - 2))
+            table.add_row(r["backend"], f"[red]{escape(r['error'])}[/]", *[""] * (len(columns) - 2))
             continue
         fraction = r.get("decode_fraction")
         ratio = r.get("overhead_ratio")

@@ -17,6 +17,7 @@ from ..errors import InvalidModelFile, ModelNotFound
 from ..gguf import GGUFInfo, read_gguf
 from ..probe import physical_cores
 from ..textstream import ByteDetokenizer, Detokenizer
+from . import _llamacpp_trial
 from ._llamacpp_prefix import PrefixCache
 from .base import Backend, Capabilities, ModelRef, Prefill, Request, Token, TokenEngine
 
@@ -54,6 +55,11 @@ class LlamaCppOptions(BaseModel):
     )
     prefix_cache_entries: int = Field(
         4, ge=0, le=64, description="Saved prompt states kept for prefix_reuse (LRU)."
+    )
+    extra_buffers: bool | None = Field(
+        None,
+        description="Repack weights into llama.cpp's extra buffer types (AMX, CPU repack); "
+        "default: on unless a one-time trial on this machine faulted (docs/backends/llamacpp.md).",
     )
 
 
@@ -116,12 +122,13 @@ class _EndOfGeneration:
 
 class LlamaCppEngine(TokenEngine):
     def __init__(self, info: GGUFInfo, context_length: int, opts: LlamaCppOptions) -> None:
-        from llama_cpp import Llama
-
         threads = opts.n_threads or physical_cores()
+        # A native fault cannot be caught: repacking is tried in a child first (cached).
+        repack = _llamacpp_trial.choose(info, opts.extra_buffers, threads)
+        self.info_extra = {"llamacpp": repack.info()}
         try:
             with _quiet(not opts.verbose):
-                self._llama: Llama = Llama(
+                self._llama: Llama = repack.llama_class()(
                     model_path=str(info.path),
                     n_ctx=context_length,
                     n_threads=threads,
