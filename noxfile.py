@@ -17,6 +17,8 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 MAIN_PYTHON = "3.11"
 #: The CPU build of torch that pip finds through its configured find-links here.
 TORCH = "torch==2.13.0"
+#: Every test session: hardening tests run under a timeout and fuzz with hypothesis.
+TEST_TOOLS = ("pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100")
 
 
 @nox.session(python=MAIN_PYTHON)
@@ -35,7 +37,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The core alone: no backend extra installed."""
-    session.install("-e", ".", "pytest>=8")
+    session.install("-e", ".", *TEST_TOOLS)
     session.run("pytest", "tests/unit", "-q", *session.posargs)
 
 
@@ -52,7 +54,7 @@ def contract(session: nox.Session, backend: str, *tests: str) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def llamacpp(session: nox.Session) -> None:
-    session.install("-e", ".[llamacpp,default-model,test-models]", "pytest>=8")
+    session.install("-e", ".[llamacpp,default-model,test-models]", *TEST_TOOLS)
     contract(
         session,
         "llamacpp",
@@ -66,7 +68,7 @@ def llamacpp(session: nox.Session) -> None:
 def transformers(session: nox.Session) -> None:
     """transformers: converts the offline GGUFs to checkpoints (cached) and runs them."""
     session.install(TORCH)  # first, so no resolver picks a CUDA torch
-    session.install("-e", ".[transformers,llamacpp,default-model,test-models]", "pytest>=8")
+    session.install("-e", ".[transformers,llamacpp,default-model,test-models]", *TEST_TOOLS)
     contract(session, "transformers", "tests/backends/test_transformers.py")
 
 
@@ -74,14 +76,14 @@ def transformers(session: nox.Session) -> None:
 def onnx(session: nox.Session) -> None:
     """Converter and runtime: makes the ONNX artifacts (cached) and runs them."""
     session.install(TORCH)  # first, so no resolver ever pulls a CUDA build
-    session.install("-e", ".[onnx-convert,llamacpp,default-model,test-models]", "pytest>=8")
+    session.install("-e", ".[onnx-convert,llamacpp,default-model,test-models]", *TEST_TOOLS)
     contract(session, "onnx", "tests/backends/test_onnx.py", "tests/unit/test_auto.py")
 
 
 @nox.session(python=MAIN_PYTHON)
 def onnx_runtime_only(session: nox.Session) -> None:
     """`pip install "slmkit[onnx]"` alone (no torch, no transformers) runs the cached artifacts."""
-    session.install("-e", ".[onnx,llamacpp,default-model,test-models]", "pytest>=8")
+    session.install("-e", ".[onnx,llamacpp,default-model,test-models]", *TEST_TOOLS)
     session.run("python", "-c", "import importlib.util as u; assert not u.find_spec('torch')")
     contract(session, "onnx", "tests/backends/test_onnx.py")
 
@@ -92,7 +94,7 @@ def openvino(session: nox.Session) -> None:
     convert --to openvino builds its own exporter virtualenv under the slmkit cache."""
     session.install(TORCH)  # first, so nothing pulls a CUDA torch
     session.install(
-        "-e", ".[openvino,transformers,llamacpp,default-model,test-models]", "pytest>=8"
+        "-e", ".[openvino,transformers,llamacpp,default-model,test-models]", *TEST_TOOLS
     )
     contract(session, "openvino", "tests/backends/test_openvino.py")
 
@@ -102,7 +104,7 @@ def hosted(session: nox.Session) -> None:
     """openai, azure, nim, github against llama-cpp-python's server and a fault server,
     all on 127.0.0.1 (tests/hosted refuses any other connection)."""
     session.install(
-        "-e", ".[hosted,llamacpp,default-model]", "llama-cpp-python[server]", "pytest>=8"
+        "-e", ".[hosted,llamacpp,default-model]", "llama-cpp-python[server]", *TEST_TOOLS
     )
     session.run(
         "pytest", "tests/hosted", "tests/backends/test_hosted_retry.py", "-q", *session.posargs
@@ -113,5 +115,5 @@ def hosted(session: nox.Session) -> None:
 def mlx(session: nox.Session) -> None:
     """MLX (the Linux CPU build here). `--to mlx` starts from `--to hf`: transformers too."""
     session.install(TORCH)  # first, so no resolver picks a CUDA torch
-    session.install("-e", ".[mlx,transformers,llamacpp,default-model,test-models]", "pytest>=8")
+    session.install("-e", ".[mlx,transformers,llamacpp,default-model,test-models]", *TEST_TOOLS)
     contract(session, "mlx", "tests/backends/test_mlx.py")

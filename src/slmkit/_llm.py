@@ -9,11 +9,11 @@ from time import perf_counter
 from typing import Any
 
 from ._generation import collect, run_deltas, run_tokens
-from ._messages import as_messages, check_prompt
+from ._messages import as_messages, check_prompt, check_text
+from ._prompt import chat_prompt_ids
 from .backends.base import Engine, RemoteEngine, TokenEngine
 from .errors import ContextLengthExceeded, InvalidRequest, NotAChatModel
 from .params import GenerationParams, parse_params
-from .templates import render_chat
 from .types import Chunk, Completion, Message, ModelInfo
 
 __all__ = ["LLM"]
@@ -98,7 +98,7 @@ class LLM:
         engine = self._engine
         if not isinstance(engine, TokenEngine):
             raise InvalidRequest(f"backend {self._info.backend!r} cannot count tokens locally")
-        return len(engine.tokenize(text, add_special=False))
+        return len(engine.tokenize(check_text(text, "text"), add_special=False))
 
     def close(self) -> None:
         """Free the model. Safe to call twice; the LLM is unusable afterwards."""
@@ -154,20 +154,18 @@ class LLM:
             return self._locked(run_deltas(deltas, request, start, cancel), remote=True)
         assert isinstance(engine, TokenEngine)
         engine.check_params(request)
-        text = self._render(engine, messages) if messages is not None else prompt or ""
-        prompt_ids = engine.tokenize(text, add_special=True)
+        prompt_ids = (
+            self._prompt_ids(engine, messages)
+            if messages is not None
+            else engine.tokenize(prompt or "", add_special=True)
+        )
         self._check_fits(len(prompt_ids), request.max_tokens)
         return self._locked(run_tokens(engine, prompt_ids, request, start, cancel), remote=False)
 
-    def _render(self, engine: TokenEngine, messages: list[Message]) -> str:
+    def _prompt_ids(self, engine: TokenEngine, messages: list[Message]) -> list[int]:
         template = self._chat_template
         assert template is not None  # is_chat implies a template for local engines
-        text = render_chat(
-            template, messages, bos_token=engine.bos_token, eos_token=engine.eos_token
-        )
-        if engine.adds_bos and engine.bos_token and text.startswith(engine.bos_token):
-            text = text[len(engine.bos_token) :]  # the tokenizer adds it: never twice
-        return text
+        return chat_prompt_ids(engine, template, messages)
 
     def _check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
         limit = self._info.context_length

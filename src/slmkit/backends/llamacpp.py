@@ -155,6 +155,9 @@ class LlamaCppEngine(TokenEngine):
     def tokenize(self, text: str, *, add_special: bool) -> list[int]:
         return self._llama.tokenize(text.encode("utf-8"), add_bos=add_special, special=add_special)
 
+    def tokenize_markup(self, text: str) -> list[int]:
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
     def decode(self, token_ids: Sequence[int]) -> str:
         return self._llama.detokenize(list(token_ids)).decode("utf-8", errors="replace")
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._prompt import encode_plain, special_token_strings
 from ..catalog import HubArtifact, hfcache
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..textstream import Detokenizer
@@ -289,6 +290,7 @@ class OnnxEngine(TokenEngine):
         self._bos_id = self._token_id(self.bos_token)
         self.adds_bos = _adds_bos(folder, tokenizer_config) and self._bos_id is not None
         self.eos_token_ids = frozenset(_eos_ids(genai, self._tokenizer))
+        self._specials = special_token_strings(folder)
 
     def _token_id(self, text: str) -> int | None:
         if not text:
@@ -297,10 +299,15 @@ class OnnxEngine(TokenEngine):
         return int(ids[0]) if len(ids) == 1 else None
 
     def tokenize(self, text: str, *, add_special: bool) -> list[int]:
-        ids = [int(i) for i in self._tokenizer.encode(text)]
+        if not add_special:  # its encode() always parses markers: split them apart
+            return encode_plain(self.tokenize_markup, text, self._specials)
+        ids = self.tokenize_markup(text)
         if add_special and self.adds_bos and (not ids or ids[0] != self._bos_id):
             ids.insert(0, self._bos_id)  # type: ignore[arg-type]
         return ids
+
+    def tokenize_markup(self, text: str) -> list[int]:
+        return [int(i) for i in self._tokenizer.encode(text)]
 
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(token_ids)))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._prompt import encode_plain, special_token_strings
 from ..catalog import HubArtifact, hfcache
 from ..errors import BackendUnavailable, InvalidModelFile, ModelNotFound
 from ..probe import physical_cores
@@ -307,6 +308,7 @@ class OpenVINOEngine(TokenEngine):
                 eos.add(token)
         self.eos_token_ids = frozenset(eos)
         self._stop_ids = set(eos)
+        self._specials = special_token_strings(folder)
         bos_id = _safe(tokenizer.get_bos_token_id, -1)
         probe = self.tokenize("a", add_special=True)
         self.adds_bos = bool(probe) and bos_id >= 0 and probe[0] == bos_id
@@ -325,7 +327,13 @@ class OpenVINOEngine(TokenEngine):
     # -- tokens ---------------------------------------------------------------------------
 
     def tokenize(self, text: str, *, add_special: bool) -> list[int]:
-        encoded = self._tokenizer.encode(text, add_special_tokens=add_special)
+        if not add_special:  # its tokenizer IR always splits out markers: split them apart
+            return encode_plain(self.tokenize_markup, text, self._specials)
+        encoded = self._tokenizer.encode(text, add_special_tokens=True)
+        return [int(t) for t in encoded.input_ids.data[0]]
+
+    def tokenize_markup(self, text: str) -> list[int]:
+        encoded = self._tokenizer.encode(text, add_special_tokens=False)
         return [int(t) for t in encoded.input_ids.data[0]]
 
     def decode(self, token_ids: Sequence[int]) -> str:

@@ -242,6 +242,10 @@ class TransformersEngine(TokenEngine):
         )["input_ids"]
         return list(ids)
 
+    def tokenize_markup(self, text: str) -> list[int]:
+        ids = self._tokenizer(text, add_special_tokens=False, split_special_tokens=False)
+        return list(ids["input_ids"])
+
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=True))
 

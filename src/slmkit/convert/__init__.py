@@ -130,12 +130,20 @@ def _marker(
     }
 
 
-def _read_marker(folder: Path) -> dict[str, Any] | None:
+def _read_marker(folder: Path, source: Source | None = None) -> dict[str, Any] | None:
+    """The folder's marker. Given the catalog ``source`` of a cache folder, a marker
+    written before markers held identities counts as made from it: that folder is
+    keyed by the alias, whose package is verified by sha256, so nothing reconverts."""
     try:
         data = json.loads((folder / MARKER).read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    if source is not None and source.spec is not None and source.key == source.spec.alias:
+        data.setdefault("source_identity", source.identity)
+        data.setdefault("converter_version", 1)
+    return data
 
 
 def _matches(found: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
@@ -151,7 +159,7 @@ def cached_artifact(model: str, to: str, **options: Any) -> Path | None:
     variant = target.variant(**options)
     path = artifact_dir(source, target.NAME, variant)
     wanted = _marker(source, target, variant, options)
-    return path if _matches(_read_marker(path), wanted) else None
+    return path if _matches(_read_marker(path, source), wanted) else None
 
 
 def missing_artifact_error(model: str, to: str, backend: str, flags: str = "") -> ModelNotFound:
@@ -176,7 +184,7 @@ def convert(
     wanted = _marker(source, target, variant, options)
     if out is not None:
         _check_out(final, wanted, force)
-    if _matches(_read_marker(final), wanted) and not force:
+    if _matches(_read_marker(final, None if out is not None else source), wanted) and not force:
         return final
     _check_packages(target)
     final.parent.mkdir(parents=True, exist_ok=True)
