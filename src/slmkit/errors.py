@@ -10,6 +10,7 @@
     ├── ModelError
     │   ├── ModelNotFound            alias, path or cached artifact not found
     │   ├── InvalidModelFile         file exists but is not a usable model
+    │   │   └── ChatTemplateError    the chat template failed, or went past a time/size limit
     │   └── ConversionError          `slmkit convert` failed (nothing left half-written)
     ├── InvalidRequest               bad input: names the field and the fix
     │   ├── ContextLengthExceeded    prompt + max_tokens do not fit the context
@@ -33,6 +34,7 @@ __all__ = [
     "BackendError",
     "BackendNotInstalled",
     "BackendUnavailable",
+    "ChatTemplateError",
     "ConfigError",
     "ContextLengthExceeded",
     "ConversionError",
@@ -99,6 +101,10 @@ class ModelNotFound(ModelError):
 
 class InvalidModelFile(ModelError):
     """The file exists but is not a valid model for the backend (bad header, truncated...)."""
+
+
+class ChatTemplateError(InvalidModelFile):
+    """A chat template (untrusted input) failed, or ran past its time or size limit."""
 
 
 class ConversionError(ModelError):
