@@ -32,6 +32,7 @@ from ..errors import (
 )
 from ..types import FinishReason, Message, Usage
 from ._retry import Failure, RetryPolicy, with_retries
+from ._secrets import display_url, guard_sdk_logs, redact, url_secrets
 from .base import Availability, Backend, Delta, ModelRef, RemoteEngine
 
 __all__ = ["Endpoint", "Event", "HostedBackend", "HostedEngine", "HostedOptions", "chunk_events"]
@@ -175,8 +176,9 @@ class HostedBackend(Backend):
             return Endpoint(url.rstrip("/"), None, "none")
         own = " or ".join(cls.url_env) or "base_url=..."
         raise AuthenticationError(
-            f"backend {cls.name!r} needs a key for {url}: set {' or '.join(cls.key_env)} "
-            f"(or pass api_key=...); for a server of your own, set {own} instead"
+            f"backend {cls.name!r} needs a key for {display_url(url)}: "
+            f"set {' or '.join(cls.key_env)} (or pass api_key=...); "
+            f"for a server of your own, set {own} instead"
         )
 
     def model_id(self, model: ModelRef) -> str:
@@ -225,11 +227,13 @@ class HostedEngine(RemoteEngine):
         self.sampling_extensions = backend.sampling_extensions
         self.supports_completion = backend.supports_completion
         self.key_env = backend.key_env
-        self.url = endpoint.url
+        #: The endpoint as shown in messages and info: credentials in the URL masked.
+        self.url = display_url(endpoint.url)
         self.model_id = model_id
         self.options = options
-        self._secret = endpoint.api_key
-        self.artifact = f"{model_id} at {endpoint.url}"
+        self._secrets = [endpoint.api_key, *url_secrets(endpoint.url)]
+        guard_sdk_logs(self._secrets)
+        self.artifact = f"{model_id} at {self.url}"
         self.policy = RetryPolicy(
             max_retries=options.max_retries,
             backoff_max=options.backoff_max,
@@ -325,14 +329,8 @@ class HostedEngine(RemoteEngine):
         return body
 
     def redact(self, text: str) -> str:
-        """Remove the key from text that came from elsewhere (server messages, SDK errors).
-
-        Keys shorter than 8 characters are placeholders, not secrets; masking them
-        would garble every message.
-        """
-        if self._secret and len(self._secret) >= 8:
-            text = text.replace(self._secret, "***")
-        return text
+        """Remove the key (and URL credentials) from text that came from elsewhere."""
+        return redact(text, self._secrets)
 
     def classify(self, exc: Exception) -> Failure:
         """Turn an SDK exception into the slmkit error to raise and whether to retry."""
@@ -430,6 +428,7 @@ class HostedEngine(RemoteEngine):
         received: list[str] = []
         finish: str | None = None
         usage: Usage | None = None
+        broke: str | None = None
         try:
             for event in self.events(stream):
                 if event.text:
@@ -445,15 +444,16 @@ class HostedEngine(RemoteEngine):
             raise
         except Exception as exc:
             cause = str(exc) if isinstance(exc, TimeoutError) else _describe_chain(exc)
-            cause = self.redact(cause)[:300]
-            raise StreamInterrupted(
-                f"backend {self.backend_name!r}: the stream broke off after "
-                f"{len(''.join(received))} characters ({cause}); the partial answer is in "
-                f".partial_text",
-                partial_text="".join(received),
-            ) from exc
+            broke = self.redact(cause)[:300]
         finally:
             self.close_stream(stream)
+        if broke is not None:  # raised here, chained to nothing: the SDK error may hold the key
+            raise StreamInterrupted(
+                f"backend {self.backend_name!r}: the stream broke off after "
+                f"{len(''.join(received))} characters ({broke}); the partial answer is in "
+                f".partial_text",
+                partial_text="".join(received),
+            )
         if finish is None:
             raise StreamInterrupted(
                 f"backend {self.backend_name!r}: the stream ended without a finish reason "

@@ -101,7 +101,9 @@ def with_retries(
     """Run ``attempt`` until it succeeds, the failure is final, or retries run out.
 
     ``classify`` turns an SDK exception into a :class:`Failure` whose ``error`` is the
-    slmkit error raised when giving up (chained to the original exception).
+    slmkit error raised when giving up. It is raised outside the handler, chained to
+    nothing: an SDK exception may hold the key (a server echoing it in a 401 body), and
+    a chain would print it in every traceback and ``logging.exception``.
     """
     tries = 0
     while True:
@@ -109,16 +111,16 @@ def with_retries(
             return attempt()
         except Exception as exc:
             failure = classify(exc)
-            tries += 1
-            wait = policy.delay(tries, failure.retry_after) if failure.retryable else None
-            if wait is None or tries > policy.max_retries:
-                raise failure.error from exc
-            log.info(
-                "%s failed (%s); retry %d of %d in %.2fs",
-                what,
-                type(failure.error).__name__,
-                tries,
-                policy.max_retries,
-                wait,
-            )
-            sleep(wait)
+        tries += 1
+        wait = policy.delay(tries, failure.retry_after) if failure.retryable else None
+        if wait is None or tries > policy.max_retries:
+            raise failure.error
+        log.info(
+            "%s failed (%s); retry %d of %d in %.2fs",
+            what,
+            type(failure.error).__name__,
+            tries,
+            policy.max_retries,
+            wait,
+        )
+        sleep(wait)
