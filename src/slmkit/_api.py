@@ -22,6 +22,11 @@ _PARAM_NAMES = frozenset(GenerationParams.model_fields)
 
 def model_ref(name: str) -> ModelRef:
     """A catalog alias, a local path, or anything else (a hub or service model id)."""
+    if not name.strip():  # Path("") is the current directory: never load that by accident
+        raise InvalidRequest(
+            "model is empty; pass a catalog alias (slmkit models), a path or a model id",
+            field="model",
+        )
     spec = catalog.lookup(name)
     if spec is not None:
         return ModelRef(spec.alias, spec=spec)

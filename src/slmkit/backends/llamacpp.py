@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import hfcache
 from ..catalog.offline import assemble
+from ..catalog.search import find_within
 from ..errors import InvalidModelFile, ModelNotFound
 from ..gguf import GGUFInfo, read_gguf
 from ..probe import physical_cores
@@ -80,23 +81,27 @@ def resolve_gguf(model: ModelRef) -> Path:
         from ..catalog import HubArtifact
 
         folder = hfcache.resolve(HubArtifact(model.name), model.name)
-        return _single_gguf(folder, model.name)
+        return _single_gguf(folder, model.name, hub=True)
     raise ModelNotFound(
         f"unknown model {model.name!r}: use a catalog alias (slmkit models), a .gguf path, "
         "or a hub repo id in the Hugging Face cache"
     )
 
 
-def _single_gguf(folder: Path, what: str) -> Path:
-    files = sorted(folder.rglob("*.gguf"))
+def _single_gguf(folder: Path, what: str, *, hub: bool = False) -> Path:
+    """The one GGUF at the top of ``folder``; a hub snapshot may hold several quantizations
+    (one level deeper too), of which Q4_K_M is taken."""
+    files = find_within(
+        folder, lambda p: p.suffix == ".gguf" and p.is_file(), 2 if hub else 1, what
+    )
     if not files:
-        raise ModelNotFound(f"no .gguf file in {what}")
+        raise ModelNotFound(f"no .gguf file in {what}" + ("" if hub else " (at its top level)"))
     if len(files) == 1:
         return files[0]
     preferred = [f for f in files if "q4_k_m" in f.name.lower()]
-    if preferred:
+    if hub and preferred:
         return preferred[0]
-    names = ", ".join(f.name for f in files)
+    names = ", ".join(str(f.relative_to(folder)) for f in files)
     raise ModelNotFound(f"{what} holds several GGUF files ({names}); pass the path of one")
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._prompt import encode_plain, special_token_strings
 from ..catalog import HubArtifact, hfcache
+from ..catalog.search import find_within
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..textstream import Detokenizer
 from .base import Backend, ModelRef, TokenEngine
@@ -157,7 +158,7 @@ def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
             found = hfcache.find_cached(hub)
             if found is not None or spec.packaged is None:
                 root = found or hfcache.resolve(hub, f"{spec.alias} (ONNX)")
-                return pick_variant(root, provider, hub.repo)
+                return pick_variant(root, provider, hub.repo, hub=True)
         if spec.packaged is not None:
             raise missing_artifact_error(spec.alias, "onnx", "onnx", flags)
         raise ModelNotFound(
@@ -167,7 +168,7 @@ def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
         )
     if "/" in model.name:
         root = hfcache.resolve(HubArtifact(model.name), model.name)
-        return pick_variant(root, provider, model.name)
+        return pick_variant(root, provider, model.name, hub=True)
     raise ModelNotFound(
         f"unknown model {model.name!r}: use a catalog alias (slmkit models), a folder with "
         f"{GENAI_CONFIG}, or a hub repo id in the Hugging Face cache"
@@ -183,22 +184,23 @@ def _convert_flags(provider: Provider, precision: str) -> str:
     return " ".join(flags)
 
 
-def pick_variant(root: Path, provider: Provider, what: str) -> Path:
-    """The GenAI folder under ``root`` built for ``provider``.
+def pick_variant(root: Path, provider: Provider, what: str, *, hub: bool = False) -> Path:
+    """The GenAI folder at ``root`` or one or two levels below, built for ``provider``.
 
     ONNX repos on the hub (Phi-3, Phi-3.5, ...) keep one subfolder per provider and
     precision (``cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4``,
     ``cuda/cuda-int4-rtn-block-32``, ``directml/...``). Each folder's genai_config.json
-    says which provider it was built for; among those for ``provider``, int4 wins, then
-    the higher accuracy level, then the name.
+    says which provider it was built for. In a ``hub`` snapshot, among those for
+    ``provider`` int4 wins, then the higher accuracy level, then the name; a local
+    folder must hold exactly one for ``provider``.
     """
     if (root / GENAI_CONFIG).is_file():
         return root
-    candidates = sorted(p.parent for p in root.rglob(GENAI_CONFIG))
+    candidates = find_within(root, lambda p: (p / GENAI_CONFIG).is_file(), 2, what)
     if not candidates:
         raise ModelNotFound(
-            f"{what} holds no {GENAI_CONFIG}: it is not an ONNX Runtime GenAI model; build one "
-            "with `slmkit convert MODEL --to onnx`"
+            f"{what} holds no {GENAI_CONFIG} (looked two levels down): it is not an ONNX "
+            "Runtime GenAI model; build one with `slmkit convert MODEL --to onnx`"
         )
     matching = [c for c in candidates if _built_for(c) == provider]
     if not matching:
@@ -206,6 +208,11 @@ def pick_variant(root: Path, provider: Provider, what: str) -> Path:
         raise ModelNotFound(
             f"{what} has no variant for execution provider {provider!r} (found: {found}); "
             "pass execution_provider=... for one of those, or the path of one folder"
+        )
+    if len(matching) > 1 and not hub:
+        names = ", ".join(str(c.relative_to(root)) for c in matching)
+        raise ModelNotFound(
+            f"{what} holds several ONNX models for {provider!r} ({names}); pass the path of one"
         )
     return max(matching, key=lambda c: _variant_rank(c.relative_to(root).as_posix()))
 
