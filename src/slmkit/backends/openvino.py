@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._metadata import int_member
 from .._prompt import encode_plain, special_token_strings
 from ..catalog import HubArtifact, hfcache
 from ..errors import BackendUnavailable, InvalidModelFile, ModelNotFound
@@ -183,7 +184,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _context_length(folder: Path, model: ModelRef, opts: OpenVINOOptions) -> int:
     if opts.context_length is not None:
         return opts.context_length
-    trained = int(_read_json(folder / "config.json").get("max_position_embeddings") or 0)
+    config = folder / "config.json"
+    trained = int_member(_read_json(config), "max_position_embeddings", config)
     default = model.spec.default_context if model.spec else 4096
     return min(default, trained) if trained else default
 
