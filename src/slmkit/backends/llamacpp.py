@@ -143,7 +143,9 @@ class LlamaCppEngine(TokenEngine):
         llama = self._llama
         self.artifact = str(info.path)
         self.device = "cuda" if opts.n_gpu_layers else "cpu"
-        self.context_length = llama.n_ctx()
+        # llama.cpp pads n_ctx (to 256), but llama-cpp-python sizes its token buffer to the
+        # n_ctx asked for: a prompt past that crashed in numpy. The smaller one is the limit.
+        self.context_length = min(llama.n_ctx(), len(llama.input_ids))
         self.chat_template = info.chat_template
         model = llama._model
         self.adds_bos = bool(model.add_bos_token())
