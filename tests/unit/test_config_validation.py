@@ -271,3 +271,10 @@ def test_any_openvino_config_json_reads_or_raises_invalid_model_file(
         assert "config.json" in str(exc)
         return
     assert context > 0
+
+
+def test_an_openvino_context_length_past_the_models_positions_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": 2048}))
+    options = openvino.OpenVINOOptions(context_length=4096)
+    with pytest.raises(errors.InvalidRequest, match="context_length <= 2048"):
+        openvino._context_length(tmp_path, ModelRef("m"), options)

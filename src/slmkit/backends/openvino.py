@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .._metadata import int_member
 from .._prompt import encode_plain, special_token_strings
 from ..catalog import HubArtifact, hfcache
-from ..errors import BackendUnavailable, InvalidModelFile, ModelNotFound
+from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..probe import physical_cores
 from .base import Backend, ModelRef, TokenEngine
 
@@ -182,10 +182,16 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _context_length(folder: Path, model: ModelRef, opts: OpenVINOOptions) -> int:
-    if opts.context_length is not None:
-        return opts.context_length
     config = folder / "config.json"
     trained = int_member(_read_json(config), "max_position_embeddings", config)
+    if opts.context_length is not None:
+        if trained and opts.context_length > trained:
+            raise InvalidRequest(
+                f"context_length={opts.context_length} is more than this model's {trained} "
+                f"positions; pass context_length <= {trained}",
+                field="context_length",
+            )
+        return opts.context_length
     default = model.spec.default_context if model.spec else 4096
     return min(default, trained) if trained else default
 

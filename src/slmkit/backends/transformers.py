@@ -22,6 +22,7 @@ from ..catalog import HubArtifact, hfcache
 from ..errors import (
     BackendUnavailable,
     InvalidModelFile,
+    InvalidRequest,
     ModelNotFound,
     UnsupportedFeature,
 )
@@ -207,7 +208,14 @@ class TransformersEngine(TokenEngine):
         self.artifact = str(folder)
         self.device = self._torch_device.type
         self.dtype = str(dtype).removeprefix("torch.")
-        max_positions = getattr(model.config, "max_position_embeddings", None) or default_ctx
+        trained = getattr(model.config, "max_position_embeddings", None)
+        if opts.context_length and isinstance(trained, int) and opts.context_length > trained:
+            raise InvalidRequest(
+                f"context_length={opts.context_length} is more than this model's {trained} "
+                f"positions; pass context_length <= {trained}",
+                field="context_length",
+            )
+        max_positions = trained or default_ctx
         self.context_length = opts.context_length or min(default_ctx, max_positions)
         self._setup_tokens(opts.add_special_tokens)
 
