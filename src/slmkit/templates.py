@@ -32,6 +32,8 @@ RENDER_SECONDS = 5.0
 #: No value made inside a template, nor its output beyond the messages it is given,
 #: may be longer than this.
 MAX_RENDER_CHARS = 1_000_000
+#: The longest template source compiled: real chat templates are a few KB.
+MAX_TEMPLATE_CHARS = 1_000_000
 #: Items one ``range()`` may hold (jinja2's own sandbox limit).
 MAX_RANGE = 100_000
 
@@ -184,6 +186,8 @@ def render_chat(
     budget = MAX_RENDER_CHARS + 2 * given
     tokens = (_deadline.set(time.monotonic() + RENDER_SECONDS), _budget.set(budget))
     try:
+        if len(source) > MAX_TEMPLATE_CHARS:
+            raise TemplateLimit(f"it is {len(source):,} characters long (real ones take a few KB)")
         return _render(
             _compile(source),
             budget,

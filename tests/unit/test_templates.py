@@ -62,6 +62,8 @@ HOSTILE = {
     "zero-division": "{{ 1 / 0 }}",
     "recursion": "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
     "undefined-call": "{{ nothing_here() }}",
+    "deeply-nested": "{% if true %}" * 2000 + "x" + "{% endif %}" * 2000,
+    "huge-source": "{# padding #}" * 100_000,
 }
 
 
