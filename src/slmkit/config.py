@@ -15,7 +15,9 @@ A file looks like::
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,7 +112,7 @@ def _check_table(data: dict[str, Any], origin: str) -> None:
     unknown = set(data) - allowed
     if unknown:
         raise ConfigError(
-            f"{origin}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"{origin}: unknown key(s) {', '.join(map(_key, sorted(unknown)))}; "
             f"allowed: {', '.join(sorted(allowed))}"
         )
     for key in ("model", "backend"):
@@ -121,11 +123,17 @@ def _check_table(data: dict[str, Any], origin: str) -> None:
             raise ConfigError(f"{origin}: [{key}] must be a table, not {_kind(data[key])}")
     for name, options in data.get("backends", {}).items():
         if not isinstance(options, dict):
+            name = _key(name)
             raise ConfigError(
                 f"{origin}: backends.{name} must be a table of that backend's options "
                 f"([backends.{name}] then one option per line), not {_kind(options)}"
             )
-    _check_params(data.get("params", {}), lambda name: f"{origin}: params.{name}")
+    _check_params(data.get("params", {}), lambda name: f"{origin}: params.{_key(name)}")
+
+
+def _key(name: str) -> str:
+    """A TOML key as written in a message: bare when it can be, else quoted (one line)."""
+    return name if re.fullmatch(r"[A-Za-z0-9_\-\[\]]+", name) else json.dumps(name)
 
 
 def _check_params(params: dict[str, Any], where: Callable[[str], str]) -> None:
