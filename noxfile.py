@@ -25,8 +25,9 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 MAIN_PYTHON = "3.11"
 #: The CPU build of torch that pip finds through its configured find-links here.
 TORCH = "torch==2.13.0"
-#: Every test session: tests that could deadlock run under pytest-timeout.
-PYTEST = ("pytest>=8", "pytest-timeout>=2")
+#: Every test session: tests that could hang run under pytest-timeout; hardening and the
+#: GGUF reader fuzz with hypothesis.
+PYTEST = ("pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100")
 WORKFLOW = ".github/workflows/ci.yml"
 
 #: Where a backend cannot run: (sys.platform, platform.machine()) -> why. Checked against
@@ -64,8 +65,6 @@ def install_torch(session: nox.Session) -> None:
 
 #: mkdocs-material prints a banner about its successor on every build.
 QUIET_MKDOCS = {"NO_MKDOCS_2_WARNING": "1"}
-#: What tests/unit needs beyond pytest: the GGUF reader's fuzz tests (hypothesis).
-UNIT_TEST_DEPS = (*PYTEST, "hypothesis>=6.100")
 
 
 @nox.session(python=MAIN_PYTHON)
@@ -90,7 +89,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The core alone: no backend extra installed."""
-    session.install("-e", ".", *UNIT_TEST_DEPS)
+    session.install("-e", ".", *PYTEST)
     session.run("pytest", "tests/unit", "-q", *session.posargs)
 
 
@@ -107,7 +106,7 @@ def contract(session: nox.Session, backend: str, *tests: str) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def llamacpp(session: nox.Session) -> None:
-    session.install("-e", ".[llamacpp,default-model,test-models]", *UNIT_TEST_DEPS)
+    session.install("-e", ".[llamacpp,default-model,test-models]", *PYTEST)
     contract(
         session,
         "llamacpp",

@@ -10,7 +10,8 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ._generation import arun_text, collect, run_text, run_tokens
-from ._messages import as_messages, check_prompt
+from ._messages import as_messages, check_prompt, check_text
+from ._prompt import chat_prompt_ids
 from ._stream import ChunkStream
 from ._threads import iterate_in_thread
 from .backends.base import Engine, RemoteEngine, Request, TokenEngine
@@ -22,7 +23,6 @@ from .errors import (
     UnsupportedFeature,
 )
 from .params import GenerationParams, parse_params
-from .templates import render_chat
 from .types import Chunk, Completion, Message, ModelInfo
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ class LLM:
         if not isinstance(engine, TokenEngine):
             raise InvalidRequest(f"backend {self._info.backend!r} cannot count tokens locally")
         with self._in_use():
-            return len(engine.tokenize(check_prompt(text), add_special=False))
+            return len(engine.tokenize(check_text(text, "text"), add_special=False))
 
     def close(self) -> None:
         """Free the model. Open streams end with LLMClosed; waiting calls are woken.
@@ -191,8 +191,11 @@ class LLM:
         if isinstance(engine, RemoteEngine):
             return Request(merged, messages=messages, prompt=prompt)
         assert isinstance(engine, TokenEngine)
-        text = self._render(engine, messages) if messages is not None else prompt or ""
-        prompt_ids = engine.tokenize(text, add_special=True)
+        prompt_ids = (
+            self._prompt_ids(engine, messages)
+            if messages is not None
+            else engine.tokenize(prompt or "", add_special=True)
+        )
         self._check_fits(len(prompt_ids), merged.max_tokens)
         return Request(merged, prompt_ids=prompt_ids)
 
@@ -258,15 +261,10 @@ class LLM:
         parts: list[Chunk] = [chunk async for chunk in chunks]
         return collect(parts, self._info.backend, self._info.model)
 
-    def _render(self, engine: TokenEngine, messages: list[Message]) -> str:
+    def _prompt_ids(self, engine: TokenEngine, messages: list[Message]) -> list[int]:
         template = self._chat_template
         assert template is not None  # is_chat implies a template for local engines
-        text = render_chat(
-            template, messages, bos_token=engine.bos_token, eos_token=engine.eos_token
-        )
-        if engine.adds_bos and engine.bos_token and text.startswith(engine.bos_token):
-            text = text[len(engine.bos_token) :]  # the tokenizer adds it: never twice
-        return text
+        return chat_prompt_ids(engine, template, messages)
 
     def _check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
         limit = self._info.context_length

@@ -1,8 +1,10 @@
-"""The ``slmkit`` command. Errors print one line and exit non-zero, never a traceback."""
+"""The ``slmkit`` command. Errors print one line and exit non-zero, never a traceback
+(``SLMKIT_DEBUG=1`` shows the traceback of an unexpected error, for a bug report)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -10,13 +12,14 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .errors import SlmkitError
+from .errors import InvalidRequest, SlmkitError
 
 app = typer.Typer(
     add_completion=False,
@@ -44,17 +47,54 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SlmkitError as exc:
-            # escaped: messages hold install commands like pip install "slmkit[onnx]",
-            # whose [onnx] rich would take for markup and drop
-            err.print(
-                f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False
-            )
+            _error_line(exc)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except Exception as exc:  # a bug: still one line, the traceback on request
+            if os.environ.get("SLMKIT_DEBUG"):
+                raise
+            _error_line(exc, hint=" (an slmkit bug: set SLMKIT_DEBUG=1 for the traceback)")
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _error_line(exc: BaseException, hint: str = "") -> None:
+    """One line on stderr, never wrapped mid-sentence, whatever the terminal width."""
+    text = " ".join(f"{type(exc).__name__}: {exc}{hint}".split())
+    # escaped: messages hold install commands like pip install "slmkit[onnx]",
+    # whose [onnx] rich would take for markup and drop
+    err.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def _stream_fitting(llm: Any, history: list[Any], params: dict[str, Any]) -> Iterator[Any]:
+    """Stream the answer to ``history``, dropping its oldest exchanges while it is too long.
+
+    The system message stays; the latest user message alone must fit, else the error.
+    """
+    from .errors import ContextLengthExceeded
+
+    first = 1 if history and history[0]["role"] == "system" else 0
+    dropped = 0
+    while True:
+        try:
+            chunks = llm.stream(history, **params)
+            break
+        except ContextLengthExceeded:
+            if len(history) - first <= 1:
+                raise
+            del history[first : first + 2]  # the oldest question and its answer
+            dropped += 1
+    if dropped:
+        err.print(
+            f"[dim](dropped the oldest {dropped} exchange(s) to fit the context)[/]",
+            soft_wrap=True,
+        )
+    return chunks  # type: ignore[no-any-return]
 
 
 def _params(max_tokens: int | None, temperature: float | None) -> dict[str, Any]:
@@ -113,8 +153,17 @@ def chat(
             break
         if not line.strip():
             break
-        history += as_messages(line)
-        answer = _print_stream(llm.stream(history, **params))
+        try:
+            history += as_messages(line)
+        except InvalidRequest as exc:  # this message only: the session goes on
+            _error_line(exc)
+            continue
+        try:
+            answer = _print_stream(_stream_fitting(llm, history, params))
+        except InvalidRequest as exc:
+            history.pop()
+            _error_line(exc)
+            continue
         history.append({"role": "assistant", "content": answer})
     llm.close()
 

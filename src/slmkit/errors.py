@@ -13,6 +13,7 @@
     │   │   └── HubAccessDenied      gated, private or unknown hub repo (names HF_TOKEN)
     │   ├── DownloadError            a hub download broke off or failed its checksum
     │   ├── InvalidModelFile         file exists but is not a usable model
+    │   │   └── ChatTemplateError    the chat template failed, or went past a time/size limit
     │   └── ConversionError          `slmkit convert` failed (nothing left half-written)
     ├── InvalidRequest               bad input: names the field and the fix
     │   ├── ContextLengthExceeded    prompt + max_tokens do not fit the context
@@ -37,6 +38,7 @@ __all__ = [
     "BackendError",
     "BackendNotInstalled",
     "BackendUnavailable",
+    "ChatTemplateError",
     "ConfigError",
     "ContextLengthExceeded",
     "ConversionError",
@@ -174,6 +176,14 @@ class InvalidModelFile(ModelError):
 
     Fix: download or convert the file again (a truncated or renamed file is the usual cause);
     pass the file itself, not its folder, when the message says so.
+    """
+
+
+class ChatTemplateError(InvalidModelFile):
+    """A chat template (untrusted input) failed, or ran past its time or size limit.
+
+    Fix: pass a trusted template with ``load(..., chat_template=...)``, or use a model
+    whose template renders; the message names the template's source.
     """
 
 

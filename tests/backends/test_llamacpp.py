@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -169,3 +170,32 @@ def test_probe_and_backends_say_what_the_trial_chose(fresh_trials) -> None:
     assert row["trials"] == [f"trial: {entry['reason']}"]
     forgot = run_cli("probe", "--retrial", "--json")
     assert "forgot 1" in forgot.stderr and json.loads(forgot.stdout)["trials"] == []
+
+
+@pytest.mark.timeout(600)
+def test_cli_interactive_session_outlives_a_full_context(tmp_path) -> None:
+    """Past the context the oldest exchanges go (and the CLI says so); the session goes on."""
+    (tmp_path / "slmkit.toml").write_text("[backends.llamacpp]\ncontext_length = 160\n")
+    questions = [f"Fact {i}: " + "the sky is blue and the grass is green. " * 4 for i in range(4)]
+    out = subprocess.run(
+        [sys.executable, "-m", "slmkit", "chat", "--backend", "llamacpp", "--max-tokens", "16"],
+        input="\n".join(questions) + "\nSay OK.\n\n",
+        capture_output=True,
+        text=True,
+        timeout=500,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "dropped the oldest" in out.stderr
+    assert out.stdout.count("> ") >= 5  # every question got its turn
+
+
+def test_a_small_context_length_is_the_limit_that_is_enforced() -> None:
+    """llama.cpp pads n_ctx to 256; past the 160 asked for, llama-cpp-python's buffer overflowed."""
+    with slmkit.load("gemma-3-270m", backend="llamacpp", context_length=160) as llm:
+        assert llm.info.context_length == 160
+        prompt = "the sky is blue and the grass is green. " * 14  # ~140 tokens
+        with pytest.raises(errors.ContextLengthExceeded):
+            llm.generate(prompt, max_tokens=40)
+        assert llm.generate(prompt, max_tokens=8).usage.completion_tokens == 8

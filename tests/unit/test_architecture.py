@@ -23,6 +23,9 @@ BACKEND_MAY_IMPORT = {
     "slmkit.calibrate",
     "slmkit.scheduler",
     "slmkit._threads",
+    "slmkit._metadata",  # typed reads of model metadata files
+    "slmkit._prompt",  # plain-text encoding helpers for tokenizers that parse markers
+    "slmkit._secrets",
 }
 
 

@@ -40,6 +40,7 @@ from ..errors import (
 )
 from ..types import FinishReason, Usage
 from ._retry import Failure, RetryPolicy, with_retries, with_retries_async
+from ._secrets import display_url, guard_sdk_logs, redact, url_secrets
 from .base import (
     Availability,
     Backend,
@@ -236,8 +237,9 @@ class HostedBackend(Backend):
             return Endpoint(url.rstrip("/"), None, "none")
         own = " or ".join(cls.url_env) or "base_url=..."
         raise AuthenticationError(
-            f"backend {cls.name!r} needs a key for {url}: set {' or '.join(cls.key_env)} "
-            f"(or pass api_key=...); for a server of your own, set {own} instead"
+            f"backend {cls.name!r} needs a key for {display_url(url)}: "
+            f"set {' or '.join(cls.key_env)} (or pass api_key=...); "
+            f"for a server of your own, set {own} instead"
         )
 
     def model_id(self, model: ModelRef) -> str:
@@ -292,11 +294,13 @@ class HostedEngine(RemoteEngine):
             else frozenset(),
         )
         self.key_env = backend.key_env
-        self.url = endpoint.url
+        #: The endpoint as shown in messages and info: credentials in the URL masked.
+        self.url = display_url(endpoint.url)
         self.model_id = model_id
         self.options = options
-        self._secret = endpoint.api_key
-        self.artifact = f"{model_id} at {endpoint.url}"
+        self._secrets = [endpoint.api_key, *url_secrets(endpoint.url)]
+        guard_sdk_logs(self._secrets)
+        self.artifact = f"{model_id} at {self.url}"
         self.policy = RetryPolicy(
             max_retries=options.max_retries,
             backoff_max=options.backoff_max,
@@ -376,14 +380,8 @@ class HostedEngine(RemoteEngine):
         return body
 
     def redact(self, text: str) -> str:
-        """Remove the key from text that came from elsewhere (server messages, SDK errors).
-
-        Keys shorter than 8 characters are placeholders, not secrets; masking them
-        would garble every message.
-        """
-        if self._secret and len(self._secret) >= 8:
-            text = text.replace(self._secret, "***")
-        return text
+        """Remove the key (and URL credentials) from text that came from elsewhere."""
+        return redact(text, self._secrets)
 
     def classify(self, exc: Exception) -> Failure:
         """Turn an SDK exception into the slmkit error to raise and whether to retry."""
@@ -476,6 +474,7 @@ class HostedEngine(RemoteEngine):
 
         stream = with_retries(attempt, self.classify, self.policy, f"{self.backend_name} {what}")
         state = _StreamState(self, deadline=started[0] + self.options.timeout)
+        broke: StreamInterrupted | None = None
         try:
             for event in self.events(stream):
                 if state.take(event):
@@ -483,9 +482,11 @@ class HostedEngine(RemoteEngine):
         except GeneratorExit:
             raise
         except Exception as exc:
-            raise state.interrupted(exc) from exc
+            broke = state.interrupted(exc)
         finally:
             self.close_stream(stream)
+        if broke is not None:  # raised here, chained to nothing: the SDK error may hold the key
+            raise broke
         yield state.finish()
 
     async def arun(self, request: Request) -> AsyncIterator[EngineEvent]:
@@ -534,6 +535,7 @@ class HostedEngine(RemoteEngine):
             attempt, self.classify, self.policy, f"{self.backend_name} {what}"
         )
         state = _StreamState(self, deadline=started[0] + self.options.timeout)
+        broke: StreamInterrupted | None = None
         try:
             async for event in self.aevents(stream):
                 if state.take(event):
@@ -541,9 +543,11 @@ class HostedEngine(RemoteEngine):
         except (GeneratorExit, asyncio.CancelledError):
             raise
         except Exception as exc:
-            raise state.interrupted(exc) from exc
+            broke = state.interrupted(exc)
         finally:
             await self.aclose_stream(stream)
+        if broke is not None:
+            raise broke
         yield state.finish()
 
 

@@ -310,7 +310,21 @@ class TokenEngine(Engine):
     @abstractmethod
     def tokenize(self, text: str, *, add_special: bool) -> list[int]:
         """Token ids for text. ``add_special`` adds BOS where the model wants one,
-        and lets special-token strings (``<|im_start|>``) map to their ids."""
+        and lets special-token strings (``<|im_start|>``) map to their ids; without
+        it, such strings are plain text (user content must never become a marker)."""
+
+    def tokenize_markup(self, text: str) -> list[int]:
+        """Token ids for a chat template's own text: markers map to their ids, no BOS.
+
+        This default strips the BOS that ``tokenize(add_special=True)`` adds; engines
+        whose runtime can parse markers without adding BOS override it.
+        """
+        ids = self.tokenize(text, add_special=True)
+        if self.adds_bos:
+            bos = self.tokenize("", add_special=True)
+            if bos and ids[: len(bos)] == bos:
+                return ids[len(bos) :]
+        return ids
 
     @abstractmethod
     def decode(self, token_ids: Sequence[int]) -> str:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import hfcache, hubfiles
 from ..catalog.offline import assemble
+from ..catalog.search import find_within
 from ..errors import InvalidModelFile, ModelNotFound
 from ..gguf import GGUFInfo, read_gguf
 from ..probe import physical_cores
@@ -95,16 +96,28 @@ def resolve_gguf(model: ModelRef) -> Path:
         from ..catalog import HubArtifact
 
         folder = hfcache.resolve(HubArtifact(model.name), model.name, "gguf")
-        return _single_gguf(folder, model.name)
+        return _single_gguf(folder, model.name, hub=True)
     raise ModelNotFound(
         f"unknown model {model.name!r}: use a catalog alias (slmkit models), a .gguf path, "
         "or a hub repo id in the Hugging Face cache"
     )
 
 
-def _single_gguf(folder: Path, what: str) -> Path:
-    names = [p.relative_to(folder).as_posix() for p in folder.rglob("*.gguf")]
-    return folder / hubfiles.choose_gguf(names, what)
+def _single_gguf(folder: Path, what: str, *, hub: bool = False) -> Path:
+    """The one GGUF at the top of ``folder``; a hub snapshot may hold several quantizations
+    (one level deeper too), chosen by the catalog's rule (hubfiles.choose_gguf)."""
+    files = find_within(
+        folder, lambda p: p.suffix == ".gguf" and p.is_file(), 2 if hub else 1, what
+    )
+    if hub:
+        names = [f.relative_to(folder).as_posix() for f in files]
+        return folder / hubfiles.choose_gguf(names, what)
+    if not files:
+        raise ModelNotFound(f"no .gguf file in {what} (at its top level)")
+    if len(files) == 1:
+        return files[0]
+    listed = ", ".join(str(f.relative_to(folder)) for f in files)
+    raise ModelNotFound(f"{what} holds several GGUF files ({listed}); pass the path of one")
 
 
 class _EndOfGeneration:
@@ -146,7 +159,9 @@ class LlamaCppEngine(TokenEngine):
         llama = self._llama
         self.artifact = str(info.path)
         self.device = "cuda" if opts.n_gpu_layers else "cpu"
-        self.context_length = llama.n_ctx()
+        # llama.cpp pads n_ctx (to 256), but llama-cpp-python sizes its token buffer to the
+        # n_ctx asked for: a prompt past that crashed in numpy. The smaller one is the limit.
+        self.context_length = min(llama.n_ctx(), len(llama.input_ids))
         self.chat_template = info.chat_template
         model = llama._model
         self.adds_bos = bool(model.add_bos_token())
@@ -164,6 +179,9 @@ class LlamaCppEngine(TokenEngine):
 
     def tokenize(self, text: str, *, add_special: bool) -> list[int]:
         return self._llama.tokenize(text.encode("utf-8"), add_bos=add_special, special=add_special)
+
+    def tokenize_markup(self, text: str) -> list[int]:
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     def decode(self, token_ids: Sequence[int]) -> str:
         return self._llama.detokenize(list(token_ids)).decode("utf-8", errors="replace")

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._metadata import int_list_member, int_member
+from .._prompt import encode_plain, special_token_strings
 from ..artifacts import converted
 from ..catalog import HubArtifact, hfcache
 from ..catalog.onnx_layout import GENAI_CONFIG, pick_variant, read_json
@@ -76,7 +78,7 @@ class OnnxBackend(Backend):
         provider = choose_provider(opts.execution_provider)
         folder = resolve_folder(model, provider, opts.precision)
         genai = read_json(folder / GENAI_CONFIG)
-        model_context = int(genai.get("model", {}).get("context_length") or 0)
+        model_context = int_member(genai, "model.context_length", folder / GENAI_CONFIG)
         default_ctx = model.default_context
         context = opts.context_length or (
             min(default_ctx, model_context) if model_context else default_ctx
@@ -87,7 +89,7 @@ class OnnxBackend(Backend):
                 f"pass context_length <= {model_context}",
                 field="context_length",
             )
-        window = _sliding_window(genai)
+        window = _sliding_window(genai, folder / GENAI_CONFIG)
         if context < window:
             raise InvalidRequest(
                 f"context_length={context} is below this model's sliding window ({window}), "
@@ -148,7 +150,7 @@ def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
             found = hfcache.find_cached(hub, "onnx", provider)
             if found is not None or spec.packaged is None:
                 root = found or hfcache.resolve(hub, f"{spec.alias} (ONNX)", "onnx", provider)
-                return pick_variant(root, provider, hub.repo)
+                return pick_variant(root, provider, hub.repo, hub=True)
         if spec.packaged is not None:
             return converted(
                 spec.alias,
@@ -165,7 +167,7 @@ def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
         )
     if "/" in model.name:
         root = hfcache.resolve(HubArtifact(model.name), model.name, "onnx", provider)
-        return pick_variant(root, provider, model.name)
+        return pick_variant(root, provider, model.name, hub=True)
     raise ModelNotFound(
         f"unknown model {model.name!r}: use a catalog alias (slmkit models), a folder with "
         f"{GENAI_CONFIG}, or a hub repo id in the Hugging Face cache"
@@ -216,15 +218,16 @@ class OnnxEngine(TokenEngine):
         self.device = provider
         self.context_length = context
         #: Gemma 3: ORT GenAI refuses a max_length below its sliding window.
-        self._min_length = min(_sliding_window(genai), context)
-        self._vocab_size = int(genai.get("model", {}).get("vocab_size") or 0)
+        self._min_length = min(_sliding_window(genai, folder / GENAI_CONFIG), context)
+        self._vocab_size = int_member(genai, "model.vocab_size", folder / GENAI_CONFIG)
         tokenizer_config = _tokenizer_config(folder)
         self.chat_template = _chat_template(folder, tokenizer_config)
         self.bos_token = _token_text(tokenizer_config.get("bos_token"))
         self.eos_token = _token_text(tokenizer_config.get("eos_token"))
         self._bos_id = self._token_id(self.bos_token)
         self.adds_bos = _adds_bos(folder, tokenizer_config) and self._bos_id is not None
-        self.eos_token_ids = frozenset(_eos_ids(genai, self._tokenizer))
+        self.eos_token_ids = frozenset(_eos_ids(genai, self._tokenizer, folder / GENAI_CONFIG))
+        self._specials = special_token_strings(folder)
 
     def _token_id(self, text: str) -> int | None:
         if not text:
@@ -233,10 +236,15 @@ class OnnxEngine(TokenEngine):
         return int(ids[0]) if len(ids) == 1 else None
 
     def tokenize(self, text: str, *, add_special: bool) -> list[int]:
-        ids = [int(i) for i in self._tokenizer.encode(text)]
+        if not add_special:  # its encode() always parses markers: split them apart
+            return encode_plain(self.tokenize_markup, text, self._specials)
+        ids = self.tokenize_markup(text)
         if add_special and self.adds_bos and (not ids or ids[0] != self._bos_id):
             ids.insert(0, self._bos_id)  # type: ignore[arg-type]
         return ids
+
+    def tokenize_markup(self, text: str) -> list[int]:
+        return [int(i) for i in self._tokenizer.encode(text)]
 
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(token_ids)))
@@ -300,9 +308,8 @@ class _StreamDetokenizer:
         return ""
 
 
-def _sliding_window(genai: dict[str, Any]) -> int:
-    decoder = genai.get("model", {}).get("decoder", {})
-    return int((decoder.get("sliding_window") or {}).get("window_size") or 0)
+def _sliding_window(genai: dict[str, Any], path: Path) -> int:
+    return int_member(genai, "model.decoder.sliding_window.window_size", path)
 
 
 def _tokenizer_config(folder: Path) -> dict[str, Any]:
@@ -364,10 +371,9 @@ def _token_text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _eos_ids(genai: dict[str, Any], tokenizer: Any) -> set[int]:
+def _eos_ids(genai: dict[str, Any], tokenizer: Any, path: Path) -> set[int]:
     """genai_config's eos_token_id (what stops the generator) and the tokenizer's."""
-    value = genai.get("model", {}).get("eos_token_id", [])
-    ids = {int(v) for v in (value if isinstance(value, list) else [value])}
+    ids = set(int_list_member(genai, "model.eos_token_id", path))
     with contextlib.suppress(AttributeError, TypeError):
         ids.update(int(v) for v in tokenizer.eos_token_ids)
     return ids

@@ -23,6 +23,7 @@ from ..catalog import HubArtifact, hfcache
 from ..errors import (
     BackendUnavailable,
     InvalidModelFile,
+    InvalidRequest,
     ModelNotFound,
     UnsupportedFeature,
 )
@@ -205,7 +206,14 @@ class TransformersEngine(TokenEngine):
         self.artifact = str(folder)
         self.device = self._torch_device.type
         self.dtype = str(dtype).removeprefix("torch.")
-        max_positions = getattr(model.config, "max_position_embeddings", None) or default_ctx
+        trained = getattr(model.config, "max_position_embeddings", None)
+        if opts.context_length and isinstance(trained, int) and opts.context_length > trained:
+            raise InvalidRequest(
+                f"context_length={opts.context_length} is more than this model's {trained} "
+                f"positions; pass context_length <= {trained}",
+                field="context_length",
+            )
+        max_positions = trained or default_ctx
         self.context_length = opts.context_length or min(default_ctx, max_positions)
         self._setup_tokens(opts.add_special_tokens)
 
@@ -239,6 +247,10 @@ class TransformersEngine(TokenEngine):
             split_special_tokens=not add_special,
         )["input_ids"]
         return list(ids)
+
+    def tokenize_markup(self, text: str) -> list[int]:
+        ids = self._tokenizer(text, add_special_tokens=False, split_special_tokens=False)
+        return list(ids["input_ids"])
 
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=True))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ModelNotFound
+from ..errors import InvalidRequest, ModelNotFound
 
 __all__ = [
     "HubArtifact",
@@ -121,9 +121,10 @@ class ModelRef:
 def model_ref(name: str) -> ModelRef:
     """A catalog alias, a local path, or anything else (a hub or service model id)."""
     if not isinstance(name, str) or not name.strip():
-        raise ModelNotFound(
-            "the model name is empty: pass a catalog alias (slmkit models), a local path, "
-            "or a hub id"
+        # Path("") is the current directory: never load that by accident
+        raise InvalidRequest(
+            "model is empty; pass a catalog alias (slmkit models), a path or a model id",
+            field="model",
         )
     spec = lookup(name)
     if spec is not None:

@@ -11,28 +11,30 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidModelFile, ModelNotFound
+from .search import find_within
 
 __all__ = ["GENAI_CONFIG", "pick_variant", "read_json"]
 
 GENAI_CONFIG = "genai_config.json"
 
 
-def pick_variant(root: Path, provider: str, what: str) -> Path:
-    """The GenAI folder under ``root`` built for ``provider``.
+def pick_variant(root: Path, provider: str, what: str, *, hub: bool = False) -> Path:
+    """The GenAI folder at ``root`` or one or two levels below, built for ``provider``.
 
     ONNX repos on the hub (Phi-3, Phi-3.5, ...) keep one subfolder per provider and
     precision (``cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4``,
     ``cuda/cuda-int4-rtn-block-32``, ``directml/...``). Each folder's genai_config.json
-    says which provider it was built for; among those for ``provider``, int4 wins, then
-    the higher accuracy level, then the name.
+    says which provider it was built for. In a ``hub`` snapshot, among those for
+    ``provider`` int4 wins, then the higher accuracy level, then the name; a local
+    folder must hold exactly one for ``provider``.
     """
     if (root / GENAI_CONFIG).is_file():
         return root
-    candidates = sorted(p.parent for p in root.rglob(GENAI_CONFIG))
+    candidates = find_within(root, lambda p: (p / GENAI_CONFIG).is_file(), 2, what)
     if not candidates:
         raise ModelNotFound(
-            f"{what} holds no {GENAI_CONFIG}: it is not an ONNX Runtime GenAI model; build one "
-            "with `slmkit convert MODEL --to onnx`"
+            f"{what} holds no {GENAI_CONFIG} (looked two levels down): it is not an ONNX "
+            "Runtime GenAI model; build one with `slmkit convert MODEL --to onnx`"
         )
     matching = [c for c in candidates if _built_for(c) == provider]
     if not matching:
@@ -40,6 +42,11 @@ def pick_variant(root: Path, provider: str, what: str) -> Path:
         raise ModelNotFound(
             f"{what} has no variant for execution provider {provider!r} (found: {found}); "
             "pass execution_provider=... for one of those, or the path of one folder"
+        )
+    if len(matching) > 1 and not hub:
+        names = ", ".join(str(c.relative_to(root)) for c in matching)
+        raise ModelNotFound(
+            f"{what} holds several ONNX models for {provider!r} ({names}); pass the path of one"
         )
     return max(matching, key=lambda c: _variant_rank(c.relative_to(root).as_posix()))
 
