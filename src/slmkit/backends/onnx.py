@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import HubArtifact, hfcache
+from ..embeddings import encoder_export
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..textstream import Detokenizer
-from .base import Backend, ModelRef, TokenEngine
+from .base import Backend, Engine, ModelRef, TokenEngine
 
 if TYPE_CHECKING:
     from ..params import GenerationParams
@@ -51,8 +52,10 @@ class OnnxOptions(BaseModel):
     execution_provider: Literal["auto", "cpu", "cuda", "dml"] = Field(
         "auto", description="auto: the best this machine has (cuda > dml > cpu)."
     )
-    precision: Literal["int4", "fp16", "fp32"] = Field(
-        "int4", description="Which converted artifact a catalog alias uses."
+    precision: Literal["int4", "int8", "fp16", "fp32"] | None = Field(
+        None,
+        description="Which converted artifact a catalog alias uses; default int4, or fp32 "
+        "for an embedding model (which also takes int8).",
     )
     threads: int | None = Field(
         None,
@@ -69,11 +72,17 @@ class OnnxBackend(Backend):
     artifact_format = "onnx"
     description = "ONNX Runtime GenAI (genai_config.json folders); CPU, CUDA, DirectML"
     options_model = OnnxOptions
+    embeds = True
 
-    def load(self, model: ModelRef, options: Mapping[str, Any]) -> OnnxEngine:
+    def load(self, model: ModelRef, options: Mapping[str, Any]) -> Engine:
         opts = OnnxOptions.model_validate(dict(options))
+        encoder = encoder_export(model, opts.precision or "fp32", self.name)
+        if encoder is not None:
+            from ..embeddings.onnx import OnnxEncoder
+
+            return OnnxEncoder(encoder, opts.execution_provider, opts.threads)
         provider = choose_provider(opts.execution_provider)
-        folder = resolve_folder(model, provider, opts.precision)
+        folder = resolve_folder(model, provider, opts.precision or "int4")
         genai = _read_json(folder / GENAI_CONFIG)
         model_context = int(genai.get("model", {}).get("context_length") or 0)
         default_ctx = model.spec.default_context if model.spec else 4096

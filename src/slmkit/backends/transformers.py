@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import HubArtifact, hfcache
+from ..embeddings import encoder_checkpoint
 from ..errors import (
     BackendUnavailable,
     InvalidModelFile,
     ModelNotFound,
     UnsupportedFeature,
 )
-from .base import Backend, ModelRef, TokenEngine
+from .base import Backend, Engine, ModelRef, TokenEngine
 
 if TYPE_CHECKING:
     import torch
@@ -72,10 +73,16 @@ class TransformersBackend(Backend):
     artifact_format = "hf"
     description = "Hugging Face transformers (PyTorch); CPU, CUDA, MPS, bitsandbytes 8/4-bit"
     options_model = TransformersOptions
+    embeds = True
 
-    def load(self, model: ModelRef, options: Mapping[str, Any]) -> TransformersEngine:
+    def load(self, model: ModelRef, options: Mapping[str, Any]) -> Engine:
         opts = TransformersOptions.model_validate(dict(options))
         device = _pick_device(opts.device)
+        encoder = encoder_checkpoint(model)
+        if encoder is not None:
+            from ..embeddings.transformers import TransformersEncoder
+
+            return TransformersEncoder(encoder, device, opts)
         if opts.quantization is not None:
             _check_quantization(opts.quantization, device)
         folder = resolve_checkpoint(model)

@@ -31,6 +31,8 @@ __all__ = ["TARGETS", "Source", "cached_artifact", "convert", "missing_artifact_
 
 #: --to value -> module in this package. A new target is one module and one line here.
 TARGETS = {"hf": "hf", "onnx": "onnx", "openvino": "openvino", "mlx": "mlx"}
+#: The same for an embedding model (an encoder exports differently from a decoder).
+ENCODER_TARGETS = {"onnx": "onnx_encoder"}
 MARKER = "slmkit-artifact.json"
 
 
@@ -43,6 +45,7 @@ class Source:
     gguf: Path | None  # the GGUF, when the source is one
     folder: Path | None  # a transformers checkpoint folder, when the source is one
     spec: Any = None  # the catalog ModelSpec, if any
+    encoder: bool = False  # an embedding model (a sentence-transformers folder)
 
 
 class _Target(Protocol):
@@ -55,14 +58,23 @@ class _Target(Protocol):
     def build(self, source: Source, out: Path, **options: Any) -> None: ...
 
 
-def _target(to: str) -> _Target:
+def _target(to: str, source: Source | None = None) -> _Target:
     name = to.strip().lower()
     if name not in TARGETS:
         raise InvalidRequest(
             f"unknown conversion target {to!r}; use one of: {', '.join(TARGETS)}", field="to"
         )
+    encoder = source is not None and source.encoder
+    if encoder and name not in ENCODER_TARGETS:
+        assert source is not None
+        raise InvalidRequest(
+            f"{source.name} is an embedding model; it converts only to: "
+            + ", ".join(ENCODER_TARGETS),
+            field="to",
+        )
+    module_name = ENCODER_TARGETS[name] if encoder else TARGETS[name]
     try:
-        module: Any = importlib.import_module(f".{TARGETS[name]}", __name__)
+        module: Any = importlib.import_module(f".{module_name}", __name__)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith(__name__):
             raise InvalidRequest(
@@ -77,8 +89,13 @@ def resolve_source(model: str) -> Source:
     from .. import catalog
     from .._api import model_ref
     from ..catalog.offline import assemble
+    from ..embeddings import encoder_checkpoint
 
     ref = model_ref(model)
+    encoder = encoder_checkpoint(ref)
+    if encoder is not None:
+        key = ref.spec.alias if ref.spec is not None else f"{encoder.name}-{_tree_size(encoder)}"
+        return Source(key, model, None, encoder, ref.spec, encoder=True)
     if ref.spec is not None:
         if ref.spec.packaged is None:
             raise ModelNotFound(
@@ -114,8 +131,8 @@ def _check_packages(target: _Target) -> None:
 
 def cached_artifact(model: str, to: str, **options: Any) -> Path | None:
     """The converted artifact if it is already in the cache; never converts."""
-    target = _target(to)
     source = resolve_source(model)
+    target = _target(to, source)
     path = artifact_dir(source, target.NAME, target.variant(**options))
     return path if (path / MARKER).is_file() else None
 
@@ -133,9 +150,9 @@ def convert(
     model: str, to: str, out: str | Path | None = None, *, force: bool = False, **options: Any
 ) -> Path:
     """Convert ``model`` to format ``to``; return the artifact folder (cached unless ``out``)."""
-    target = _target(to)
-    variant = target.variant(**options)
     source = resolve_source(model)
+    target = _target(to, source)
+    variant = target.variant(**options)
     final = (
         Path(out).expanduser() if out is not None else artifact_dir(source, target.NAME, variant)
     )
