@@ -95,7 +95,9 @@ def loaded() -> Iterator[dict[str, LLM]]:
 
 
 @pytest.fixture(params=list(CASES))
-def case(request: pytest.FixtureRequest, checkpoint: Path, loaded: dict[str, LLM]) -> tuple[LLM, float]:
+def case(
+    request: pytest.FixtureRequest, checkpoint: Path, loaded: dict[str, LLM]
+) -> tuple[LLM, float]:
     """One loaded model per case; the ONNX export is made once (cached) when needed."""
     backend, options, floor = CASES[request.param]
     _require(*_NEEDS[backend])

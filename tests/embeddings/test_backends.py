@@ -42,16 +42,18 @@ def test_dimensions_usage_and_unit_length(case: tuple[LLM, float], reference: Re
     llm, _ = case
     result = llm.embed(["eating food", "a second, longer input"])
     assert result.dimensions == 384 == len(result.vectors[1])
-    assert result.usage.prompt_tokens == reference.token_count(["eating food", "a second, longer input"])
+    assert result.usage.prompt_tokens == reference.token_count(
+        ["eating food", "a second, longer input"]
+    )
     assert result.usage.completion_tokens == 0
     assert (result.model, result.backend) == ("all-minilm-l6-v2", llm.info.backend)
     assert all(abs(math.hypot(*v) - 1) < 1e-3 for v in result.vectors)
 
 
 def test_related_sentences_are_closer_than_unrelated_ones(case: tuple[LLM, float]) -> None:
-    food, bread, market = case[0].embed(
-        ["eating food", "eating bread", "the stock market crashed"]
-    ).vectors
+    food, bread, market = (
+        case[0].embed(["eating food", "eating bread", "the stock market crashed"]).vectors
+    )
     assert _cosine(food, bread) > _cosine(food, market) + 0.2
 
 

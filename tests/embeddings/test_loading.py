@@ -22,7 +22,9 @@ def test_one_shot_embed_defaults_to_the_embedding_model_on_a_backend_that_embeds
     assert registry.get_backend(result.backend).embeds
     again = asyncio.run(slmkit.aembed("eating food"))
     assert again.backend == result.backend
-    assert abs(sum(a * b for a, b in zip(again.vectors[0], result.vectors[0], strict=True)) - 1) < 1e-5
+    assert (
+        abs(sum(a * b for a, b in zip(again.vectors[0], result.vectors[0], strict=True)) - 1) < 1e-5
+    )
 
 
 def test_a_sentence_transformers_folder_loads_as_an_embedding_model(

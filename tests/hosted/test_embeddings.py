@@ -1,7 +1,7 @@
 """embed() on the hosted backends, by real HTTP with the official clients.
 
-The endpoint serves the real all-MiniLM-L6-v2 (tests/hosted/embedding_server.py), so
-the hosted vectors must equal the local ones.
+The endpoint serves the real all-MiniLM-L6-v2 (``FaultServer(embedder=...)`` in
+tests/hosted/faults.py), so the hosted vectors must equal the local ones.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from slmkit import errors
 from slmkit._llm import LLM
 
 from .conftest import backend_options, requires_hosted_extra
-from .embedding_server import EmbeddingServer
+from .faults import FaultServer, status
 
 MODEL = "all-minilm-l6-v2"
 #: What a service calls the model; the catalog alias has no hosted ids.
@@ -34,9 +34,9 @@ def local() -> Iterator[LLM]:
 
 
 @pytest.fixture
-def server(local: LLM) -> Iterator[EmbeddingServer]:
+def server(local: LLM) -> Iterator[FaultServer]:
     requires_hosted_extra()
-    with EmbeddingServer(local) as running:
+    with FaultServer(embedder=local) as running:
         yield running
 
 
@@ -47,35 +47,41 @@ def _cosine(a: list[float], b: list[float]) -> float:
 
 @pytest.mark.parametrize("backend", ["openai", "azure"])
 def test_hosted_vectors_equal_the_local_ones_in_order(
-    backend: str, server: EmbeddingServer, local: LLM
+    backend: str, server: FaultServer, local: LLM
 ) -> None:
     texts = [f"input number {i} about topic {i % 5}" for i in range(260)]  # two requests
     with slmkit.load(SERVED, backend=backend, **backend_options(backend, server.url)) as llm:
         result = llm.embed(texts)
     expected = local.embed(texts)
-    assert len(server.requests) == 2 and len(server.requests[1]["input"]) == 4
-    assert min(_cosine(a, b) for a, b in zip(result.vectors, expected.vectors, strict=True)) > 0.99999
+    assert server.requests == 2 and len(server.seen[1].body["input"]) == 4
+    assert (
+        min(_cosine(a, b) for a, b in zip(result.vectors, expected.vectors, strict=True)) > 0.99999
+    )
     assert result.usage.prompt_tokens == expected.usage.prompt_tokens
     assert (result.dimensions, result.backend, result.model) == (384, backend, SERVED)
-    assert server.requests[0]["model"] == SERVED
+    assert server.seen[0].body["model"] == SERVED
 
 
-def test_a_rate_limited_embeddings_request_is_retried(server: EmbeddingServer) -> None:
-    server.fail_next(429, {"Retry-After": "0"})
+def test_a_rate_limited_embeddings_request_is_retried(server: FaultServer) -> None:
+    server.queue(status(429, headers={"Retry-After": "0"}))
     with slmkit.load(SERVED, backend="openai", base_url=server.url) as llm:
-        food, bread, market = llm.embed(["eating food", "eating bread", "the stock market crashed"]).vectors
-    assert len(server.requests) == 2
+        food, bread, market = llm.embed(
+            ["eating food", "eating bread", "the stock market crashed"]
+        ).vectors
+    assert server.requests == 2
     assert _cosine(food, bread) > _cosine(food, market)
 
 
-def test_a_rejected_input_is_a_typed_error_with_the_servers_message(server: EmbeddingServer) -> None:
-    with slmkit.load(SERVED, backend="openai", base_url=server.url, max_retries=0) as llm:
-        with pytest.raises(errors.ServiceError, match="truncate=True"):
-            llm.embed(["word " * 400])
+def test_a_rejected_input_is_a_typed_error_with_the_servers_message(
+    server: FaultServer,
+) -> None:
+    llm = slmkit.load(SERVED, backend="openai", base_url=server.url, max_retries=0)
+    with llm, pytest.raises(errors.ServiceError, match="truncate=True"):
+        llm.embed(["word " * 400])
 
 
-def test_truncate_is_refused_by_hosted_backends(server: EmbeddingServer) -> None:
-    with slmkit.load(SERVED, backend="openai", base_url=server.url) as llm:
-        with pytest.raises(errors.UnsupportedFeature, match="cannot truncate"):
-            llm.embed("hello", truncate=True)
-    assert server.requests == []
+def test_truncate_is_refused_by_hosted_backends(server: FaultServer) -> None:
+    llm = slmkit.load(SERVED, backend="openai", base_url=server.url)
+    with llm, pytest.raises(errors.UnsupportedFeature, match="cannot truncate"):
+        llm.embed("hello", truncate=True)
+    assert server.requests == 0

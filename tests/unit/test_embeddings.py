@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-np = pytest.importorskip("numpy", reason="numpy not installed (it comes with every backend)")
-
 from slmkit import errors
 from slmkit._llm import LLM
 from slmkit.embeddings import EmbeddingEngine, check_inputs
@@ -18,6 +16,8 @@ from slmkit.params import GenerationParams
 from slmkit.types import ModelInfo
 
 from .conftest import make_llm
+
+np = pytest.importorskip("numpy", reason="numpy not installed (it comes with every backend)")
 
 HIDDEN = np.array(
     [
@@ -48,11 +48,21 @@ def test_normalised_vectors_have_unit_length() -> None:
 def _sentence_transformer(folder: Path, pooling: dict[str, object], normalize: bool) -> Path:
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
     ]
     if normalize:
         modules.append(
-            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+            {
+                "idx": 2,
+                "name": "2",
+                "path": "2_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            }
         )
     (folder / "modules.json").write_text(json.dumps(modules))
     (folder / "1_Pooling").mkdir()
@@ -81,7 +91,9 @@ def test_a_plain_checkpoint_is_mean_pooled_and_not_an_encoder_folder(tmp_path: P
 def test_a_module_slmkit_cannot_run_is_named(tmp_path: Path) -> None:
     folder = _sentence_transformer(tmp_path, {"pooling_mode_mean_tokens": True}, normalize=False)
     modules = json.loads((folder / "modules.json").read_text())
-    modules.append({"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+    modules.append(
+        {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+    )
     (folder / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(errors.InvalidModelFile, match="Dense"):
         read_config(folder, 512)
