@@ -211,13 +211,19 @@ def _print_table(columns: tuple[str, ...], rows: list[tuple[str | Text, ...]]) -
 @friendly_errors
 def convert(
     model: Annotated[str, typer.Argument(help="Catalog alias, .gguf file or checkpoint folder.")],
-    to: Annotated[str, typer.Option("--to", help="Target format: hf, onnx, openvino, mlx.")],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="Target format: hf, onnx, openvino, mlx (an embedding model: onnx, gguf)."
+        ),
+    ],
     out_dir: Annotated[
         str | None, typer.Option("--out", help="Write here instead of the slmkit cache.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False,
     precision: Annotated[
-        str | None, typer.Option("--precision", help="e.g. fp32, fp16, bf16, int4 (per target).")
+        str | None,
+        typer.Option("--precision", help="e.g. fp32, fp16, bf16, int4, int8 (per target)."),
     ] = None,
     execution_provider: Annotated[
         str | None, typer.Option("--execution-provider", help="ONNX: cpu, cuda, dml, ...")

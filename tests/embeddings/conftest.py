@@ -25,11 +25,13 @@ CASES = {
     "onnx-int8": ("onnx", {"precision": "int8"}, 0.98),
     "openvino-fp32": ("openvino", {}, 0.999),
     "openvino-int8": ("openvino", {"weight_format": "int8"}, 0.98),
+    "llamacpp-fp32": ("llamacpp", {}, 0.999),
 }
 _NEEDS = {
     "transformers": ("torch", 'pip install "slmkit[transformers]"'),
     "onnx": ("onnxruntime", 'pip install "slmkit[onnx-convert]"'),
     "openvino": ("openvino", 'pip install "slmkit[openvino,onnx-convert]"'),
+    "llamacpp": ("llama_cpp", 'pip install "slmkit[llamacpp,transformers]"'),
 }
 
 
@@ -98,11 +100,13 @@ def loaded() -> Iterator[dict[str, LLM]]:
 def case(
     request: pytest.FixtureRequest, checkpoint: Path, loaded: dict[str, LLM]
 ) -> tuple[LLM, float]:
-    """One loaded model per case; the ONNX export is made once (cached) when needed."""
+    """One loaded model per case; the ONNX or GGUF export is made once (cached) when needed."""
     backend, options, floor = CASES[request.param]
     _require(*_NEEDS[backend])
     if request.param not in loaded:
-        if backend != "transformers":
+        if backend == "llamacpp":
+            slmkit.convert(MODEL, to="gguf")
+        elif backend != "transformers":
             precision = "int8" if "int8" in request.param else "fp32"
             slmkit.convert(MODEL, to="onnx", precision=precision)
         loaded[request.param] = slmkit.load(MODEL, backend=backend, **options)

@@ -44,8 +44,8 @@ def test_the_onnx_export_folder_loads_by_path_on_onnx(checkpoint: Path) -> None:
         assert llm.embed("hello").dimensions == 384
 
 
-def test_an_embedding_model_converts_only_to_onnx(checkpoint: Path) -> None:
-    with pytest.raises(errors.InvalidRequest, match="converts only to: onnx"):
+def test_an_embedding_model_converts_only_to_encoder_formats(checkpoint: Path) -> None:
+    with pytest.raises(errors.InvalidRequest, match="embedding model .* use one of: onnx, gguf"):
         slmkit.convert(MODEL, to="openvino")
 
 

@@ -13,11 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import hfcache
 from ..catalog.offline import assemble
+from ..embeddings import encoder_gguf
 from ..errors import InvalidModelFile, ModelNotFound
 from ..gguf import GGUFInfo, read_gguf
 from ..probe import physical_cores
 from ..textstream import ByteDetokenizer, Detokenizer
-from .base import Backend, ModelRef, TokenEngine
+from .base import Backend, Engine, ModelRef, TokenEngine
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -54,9 +55,15 @@ class LlamaCppBackend(Backend):
     artifact_format = "gguf"
     description = "llama.cpp (GGUF); fast on CPU, GPU offload when built with CUDA/Metal"
     options_model = LlamaCppOptions
+    embeds = True
 
-    def load(self, model: ModelRef, options: Mapping[str, Any]) -> LlamaCppEngine:
+    def load(self, model: ModelRef, options: Mapping[str, Any]) -> Engine:
         opts = LlamaCppOptions.model_validate(dict(options))
+        encoder = encoder_gguf(model)
+        if encoder is not None:
+            from ..embeddings.llamacpp import LlamaCppEncoder
+
+            return LlamaCppEncoder(encoder, opts.n_threads)
         info = read_gguf(resolve_gguf(model))
         default_ctx = model.spec.default_context if model.spec else 4096
         context = opts.context_length or min(default_ctx, info.context_length or default_ctx)

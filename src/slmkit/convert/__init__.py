@@ -32,7 +32,7 @@ __all__ = ["TARGETS", "Source", "cached_artifact", "convert", "missing_artifact_
 #: --to value -> module in this package. A new target is one module and one line here.
 TARGETS = {"hf": "hf", "onnx": "onnx", "openvino": "openvino", "mlx": "mlx"}
 #: The same for an embedding model (an encoder exports differently from a decoder).
-ENCODER_TARGETS = {"onnx": "onnx_encoder"}
+ENCODER_TARGETS = {"onnx": "onnx_encoder", "gguf": "gguf_encoder"}
 MARKER = "slmkit-artifact.json"
 
 
@@ -60,19 +60,15 @@ class _Target(Protocol):
 
 def _target(to: str, source: Source | None = None) -> _Target:
     name = to.strip().lower()
-    if name not in TARGETS:
-        raise InvalidRequest(
-            f"unknown conversion target {to!r}; use one of: {', '.join(TARGETS)}", field="to"
-        )
     encoder = source is not None and source.encoder
-    if encoder and name not in ENCODER_TARGETS:
-        assert source is not None
+    targets = ENCODER_TARGETS if encoder else TARGETS
+    if name not in targets:
+        which = f" for the embedding model {source.name}" if encoder and source else ""
         raise InvalidRequest(
-            f"{source.name} is an embedding model; it converts only to: "
-            + ", ".join(ENCODER_TARGETS),
+            f"unknown conversion target {to!r}{which}; use one of: {', '.join(targets)}",
             field="to",
         )
-    module_name = ENCODER_TARGETS[name] if encoder else TARGETS[name]
+    module_name = targets[name]
     try:
         module: Any = importlib.import_module(f".{module_name}", __name__)
     except ModuleNotFoundError as exc:

@@ -74,7 +74,7 @@ def variant(**options: Any) -> str:
 def build(source: Source, out: Path, **options: Any) -> None:
     precision = _precision(options)
     assert source.folder is not None
-    _copy_configs(source.folder, out)
+    copy_configs(source.folder, out)
     packaged = source.spec.packaged_data.get("onnx-int8") if source.spec is not None else None
     if precision == "int8" and packaged is not None:
         from ..catalog.offline import packaged_path
@@ -97,7 +97,8 @@ def build(source: Source, out: Path, **options: Any) -> None:
         quantize_dynamic(str(fp32), str(out / _ONNX), weight_type=QuantType.QInt8)
 
 
-def _copy_configs(folder: Path, out: Path) -> None:
+def copy_configs(folder: Path, out: Path) -> None:
+    """The tokenizer, config and pooling files, next to the exported model."""
     for name in _KEEP:
         if (folder / name).is_file():
             shutil.copyfile(folder / name, out / name)

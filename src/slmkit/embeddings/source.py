@@ -13,7 +13,13 @@ from ..catalog import HubArtifact, hfcache
 from ..errors import ModelNotFound
 from .pooling import is_encoder_folder
 
-__all__ = ["ONNX_FILE", "encoder_checkpoint", "encoder_export", "is_embedding_model"]
+__all__ = [
+    "ONNX_FILE",
+    "encoder_checkpoint",
+    "encoder_export",
+    "encoder_gguf",
+    "is_embedding_model",
+]
 
 ONNX_FILE = "model.onnx"
 
@@ -52,6 +58,15 @@ def encoder_checkpoint(model: ModelRef) -> Path | None:
     return hfcache.resolve(hub, f"{spec.alias} (sentence-transformers checkpoint)")
 
 
+def encoder_gguf(model: ModelRef) -> Path | None:
+    """The BERT GGUF folder (``slmkit convert MODEL --to gguf``) of an embedding model."""
+    if not is_embedding_model(model):
+        return None
+    if model.path is not None and (model.path / "model.gguf").is_file():
+        return model.path
+    return _converted(model, "gguf", "llamacpp", {}, "")
+
+
 def encoder_export(model: ModelRef, precision: str, backend: str) -> Path | None:
     """The ONNX export (model.onnx + tokenizer + pooling config) of an embedding model.
 
@@ -62,16 +77,20 @@ def encoder_export(model: ModelRef, precision: str, backend: str) -> Path | None
         return None
     if model.path is not None and (model.path / ONNX_FILE).is_file():
         return model.path
-    if model.spec is None and model.path is None:
-        raise ModelNotFound(
-            f"backend {backend!r} runs an embedding model from its ONNX export: download "
-            f"{model.name}, run `slmkit convert FOLDER --to onnx` and load that folder"
-        )
+    flags = "" if precision == "fp32" else f"--precision {precision}"
+    return _converted(model, "onnx", backend, {"precision": precision}, flags)
+
+
+def _converted(model: ModelRef, to: str, backend: str, options: dict[str, str], flags: str) -> Path:
     from ..convert import cached_artifact, missing_artifact_error
 
+    if model.spec is None and model.path is None:
+        raise ModelNotFound(
+            f"backend {backend!r} runs an embedding model from its {to} export: download "
+            f"{model.name}, run `slmkit convert FOLDER --to {to}` and load that folder"
+        )
     name = model.spec.alias if model.spec is not None else str(model.path)
-    found = cached_artifact(name, "onnx", precision=precision)
+    found = cached_artifact(name, to, **options)
     if found is None:
-        flags = "" if precision == "fp32" else f"--precision {precision}"
-        raise missing_artifact_error(name, "onnx", backend, flags)
+        raise missing_artifact_error(name, to, backend, flags)
     return found
