@@ -99,10 +99,12 @@ def openvino(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def embeddings(session: nox.Session) -> None:
-    """all-minilm-l6-v2 on every encoder runtime (transformers, onnxruntime, OpenVINO), fp32
-    and int8, against a transformers reference; the ONNX exports are made once (cached)."""
+    """all-minilm-l6-v2 on every encoder runtime (transformers, onnxruntime, OpenVINO fp32 and
+    int8, llama.cpp) against a transformers reference; exports are made once (cached)."""
     session.install(TORCH)  # first, so no resolver picks a CUDA torch
-    session.install("-e", ".[transformers,onnx-convert,openvino,embed-model-int8]", "pytest>=8")
+    session.install(
+        "-e", ".[transformers,onnx-convert,openvino,llamacpp,embed-model-int8]", "pytest>=8"
+    )
     session.run(
         "pytest", "tests/embeddings", "tests/unit/test_embeddings.py", "-q", *session.posargs
     )

@@ -6,7 +6,7 @@ Each case embeds the same short sentences (batches of 32, as slmkit does) after 
 warm-up; the figure is the best of ``--rounds``. Its vectors are compared with the
 transformers case (the checkpoint as shipped), so a fast but wrong runtime shows. The
 last row is sentence-transformers itself, when it is installed. Needs the ONNX
-exports: ``slmkit convert MODEL --to onnx`` and ``... --precision int8``.
+exports: ``slmkit convert MODEL --to onnx``, ``... --precision int8`` and ``--to gguf``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ CASES = [
     ("onnx int8", "onnx", {"precision": "int8"}),
     ("openvino fp32", "openvino", {}),
     ("openvino int8", "openvino", {"weight_format": "int8"}),
+    ("llamacpp fp32", "llamacpp", {}),
 ]
 SUBJECTS = ["the cat", "our team", "a small bakery", "the city council", "my phone", "the river"]
 VERBS = ["opened", "lost", "painted", "reviewed", "moved", "celebrated"]

@@ -1,7 +1,10 @@
 """embed() on the hosted backends, by real HTTP with the official clients.
 
-The endpoint serves the real all-MiniLM-L6-v2 (``FaultServer(embedder=...)`` in
-tests/hosted/faults.py), so the hosted vectors must equal the local ones.
+Two real endpoints serve all-MiniLM-L6-v2, so the hosted vectors must equal the local
+ones: llama-cpp-python's server with ``--embedding`` on the BERT GGUF that
+``slmkit convert --to gguf`` writes, and the fault server (tests/hosted/faults.py)
+answering with the transformers encoder's vectors, for the wire format, batching
+over several requests, Azure's client, retries and errors.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import slmkit
 from slmkit import errors
 from slmkit._llm import LLM
 
-from .conftest import backend_options, requires_hosted_extra
+from .conftest import backend_options, requires_hosted_extra, requires_server_extra, serve_gguf
 from .faults import FaultServer, status
 
 MODEL = "all-minilm-l6-v2"
@@ -38,6 +41,31 @@ def server(local: LLM) -> Iterator[FaultServer]:
     requires_hosted_extra()
     with FaultServer(embedder=local) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def llama_embedding_server(local: LLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    requires_server_extra()
+    folder = slmkit.convert(MODEL, to="gguf")
+    size = "2048"
+    yield from serve_gguf(
+        folder / "model.gguf",
+        tmp_path_factory.mktemp("llama-embed"),
+        "--embedding", "true", "--n_ctx", size, "--n_batch", size, "--n_ubatch", size,
+    )  # fmt: skip
+
+
+def test_openai_backend_against_llama_cpp_servers_embeddings(
+    llama_embedding_server: str, local: LLM
+) -> None:
+    texts = ["eating food", "eating bread", "the stock market crashed"]
+    with slmkit.load(SERVED, backend="openai", base_url=llama_embedding_server) as llm:
+        result = llm.embed(texts)
+    expected = local.embed(texts)
+    assert min(_cosine(a, b) for a, b in zip(result.vectors, expected.vectors, strict=True)) > 0.999
+    food, bread, market = result.vectors
+    assert _cosine(food, bread) > _cosine(food, market)
+    assert result.usage.prompt_tokens == expected.usage.prompt_tokens
 
 
 def _cosine(a: list[float], b: list[float]) -> float:
