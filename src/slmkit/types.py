@@ -6,7 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-__all__ = ["Chunk", "Completion", "FinishReason", "Message", "ModelInfo", "Timings", "Usage"]
+__all__ = [
+    "Chunk",
+    "Completion",
+    "Embeddings",
+    "FinishReason",
+    "Message",
+    "ModelInfo",
+    "Timings",
+    "Usage",
+]
 
 #: Why a generation ended, in OpenAI's terms: "stop" (end of turn or a stop sequence),
 #: "length" (max_tokens), "tool_calls", "content_filter" (a hosted service refused).
@@ -116,6 +125,17 @@ class Chunk:
     usage: Usage | None = None
     timings: Timings | None = None
     runtime: Mapping[str, Any] = _EMPTY
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """One vector per input, in input order; ``usage.completion_tokens`` is always 0."""
+
+    vectors: list[list[float]]
+    dimensions: int
+    usage: Usage
+    model: str
+    backend: str
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from collections.abc import (
     Mapping,
 )
 from dataclasses import dataclass
+from functools import partial
 from time import monotonic
 from typing import Any, ClassVar, Literal
 
@@ -37,6 +38,7 @@ from ..errors import (
     ServiceRetired,
     SlmkitError,
     StreamInterrupted,
+    UnsupportedFeature,
 )
 from ..types import FinishReason, Usage
 from ._retry import Failure, RetryPolicy, with_retries, with_retries_async
@@ -70,6 +72,10 @@ _FINISH_REASONS: dict[str, FinishReason] = {
     "function_call": "tool_calls",
     "content_filter": "content_filter",
 }
+
+
+#: Inputs per embeddings request (OpenAI takes at most 2048).
+EMBED_BATCH = 256
 
 
 class HostedOptions(BaseModel):
@@ -322,7 +328,37 @@ class HostedEngine(RemoteEngine):
         prompt = request.prompt or ""
         return self._drive(lambda: self.open_completion(prompt, params), "completion request")
 
+    def embed_batch(self, texts: list[str], truncate: bool) -> tuple[list[list[float]], int]:
+        """Vectors from the service's embeddings endpoint, with the same retries as chat."""
+        if truncate:
+            raise UnsupportedFeature(
+                f"backend {self.backend_name!r} cannot truncate inputs: the embeddings API has "
+                "no such field; shorten the inputs, or pass a server-specific field in extra_body"
+            )
+        vectors: list[list[float]] = []
+        tokens = 0
+        for start in range(0, len(texts), EMBED_BATCH):
+            part = texts[start : start + EMBED_BATCH]
+            got, used = with_retries(
+                partial(self.open_embeddings, part),
+                self.classify,
+                self.policy,
+                f"{self.backend_name} embeddings request",
+            )
+            if len(got) != len(part):
+                raise ServiceError(
+                    f"backend {self.backend_name!r} at {self.url} returned {len(got)} "
+                    f"embeddings for {len(part)} inputs"
+                )
+            vectors += got
+            tokens += used
+        return vectors, tokens
+
     # -- hooks for providers -------------------------------------------------------
+
+    def open_embeddings(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """One embeddings request: vectors in input order, and the prompt tokens used."""
+        raise UnsupportedFeature(f"backend {self.backend_name!r} has no embeddings endpoint")
 
     @abstractmethod
     def open_chat(self, messages: list[dict[str, str]], params: Any) -> Any:

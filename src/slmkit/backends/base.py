@@ -193,6 +193,8 @@ class Backend(ABC):
     description: ClassVar[str] = ""
     #: pydantic model (extra="forbid") of the backend-only options load() accepts.
     options_model: ClassVar[type[BaseModel] | None] = None
+    #: load() can return an embedding engine (``backend="auto"`` picks only these for one).
+    embeds: ClassVar[bool] = False
 
     @classmethod
     def missing_package(cls) -> tuple[str, str] | None:

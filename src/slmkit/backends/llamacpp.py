@@ -14,13 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..catalog import hfcache, hubfiles
 from ..catalog.offline import assemble
 from ..catalog.search import find_within
+from ..embeddings import encoder_gguf
 from ..errors import InvalidModelFile, ModelNotFound
 from ..gguf import GGUFInfo, read_gguf
 from ..probe import physical_cores
 from ..textstream import ByteDetokenizer, Detokenizer
 from . import _llamacpp_trial
 from ._llamacpp_prefix import PrefixCache
-from .base import Backend, Capabilities, ModelRef, Prefill, Request, Token, TokenEngine
+from .base import Backend, Capabilities, Engine, ModelRef, Prefill, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -71,8 +72,15 @@ class LlamaCppBackend(Backend):
     artifact_format = "gguf"
     description = "llama.cpp (GGUF); fast on CPU, GPU offload when built with CUDA/Metal"
     options_model = LlamaCppOptions
+    embeds = True
 
-    def load(self, model: ModelRef, options: LlamaCppOptions) -> LlamaCppEngine:
+    def load(self, model: ModelRef, options: LlamaCppOptions) -> Engine:
+        opts = options
+        encoder = encoder_gguf(model)
+        if encoder is not None:
+            from ..embeddings.llamacpp import LlamaCppEncoder
+
+            return LlamaCppEncoder(encoder, opts.n_threads)
         info = read_gguf(resolve_gguf(model))
         default_ctx = model.default_context
         context = options.context_length or min(default_ctx, info.context_length or default_ctx)

@@ -21,9 +21,10 @@ from .._prompt import encode_plain, special_token_strings
 from ..artifacts import converted
 from ..catalog import HubArtifact, hfcache
 from ..catalog.onnx_layout import GENAI_CONFIG, pick_variant, read_json
+from ..embeddings import encoder_export
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..textstream import Detokenizer
-from .base import Backend, ModelRef, Request, Token, TokenEngine
+from .base import Backend, Engine, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from ..params import GenerationParams
@@ -54,8 +55,10 @@ class OnnxOptions(BaseModel):
     execution_provider: Literal["auto", "cpu", "cuda", "dml"] = Field(
         "auto", description="auto: the best this machine has (cuda > dml > cpu)."
     )
-    precision: Literal["int4", "fp16", "fp32"] = Field(
-        "int4", description="Which converted artifact a catalog alias uses."
+    precision: Literal["int4", "int8", "fp16", "fp32"] | None = Field(
+        None,
+        description="Which converted artifact a catalog alias uses; default int4, or fp32 "
+        "for an embedding model (which also takes int8).",
     )
     threads: int | None = Field(
         None,
@@ -72,11 +75,17 @@ class OnnxBackend(Backend):
     artifact_format = "onnx"
     description = "ONNX Runtime GenAI (genai_config.json folders); CPU, CUDA, DirectML"
     options_model = OnnxOptions
+    embeds = True
 
-    def load(self, model: ModelRef, options: OnnxOptions) -> OnnxEngine:
+    def load(self, model: ModelRef, options: OnnxOptions) -> Engine:
         opts = options
+        encoder = encoder_export(model, opts.precision or "fp32", self.name)
+        if encoder is not None:
+            from ..embeddings.onnx import OnnxEncoder
+
+            return OnnxEncoder(encoder, opts.execution_provider, opts.threads)
         provider = choose_provider(opts.execution_provider)
-        folder = resolve_folder(model, provider, opts.precision)
+        folder = resolve_folder(model, provider, opts.precision or "int4")
         genai = read_json(folder / GENAI_CONFIG)
         model_context = int_member(genai, "model.context_length", folder / GENAI_CONFIG)
         default_ctx = model.default_context

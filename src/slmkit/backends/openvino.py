@@ -25,9 +25,10 @@ from .._metadata import int_member
 from .._prompt import encode_plain, special_token_strings
 from ..artifacts import converted
 from ..catalog import HubArtifact, hfcache
+from ..embeddings import encoder_export
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..probe import physical_cores
-from .base import Backend, ModelRef, Request, Token, TokenEngine
+from .base import Backend, Engine, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from ..params import GenerationParams
@@ -75,12 +76,23 @@ class OpenVINOBackend(Backend):
     artifact_format = "openvino"
     description = "OpenVINO GenAI (OpenVINO IR); Intel CPU, GPU and NPU"
     options_model = OpenVINOOptions
+    embeds = True
 
-    def load(self, model: ModelRef, options: OpenVINOOptions) -> OpenVINOEngine:
+    def load(self, model: ModelRef, options: OpenVINOOptions) -> Engine:
         opts = options
+        encoder = encoder_export(model, _encoder_precision(opts.weight_format), self.name)
+        if encoder is not None:
+            from ..embeddings.openvino import OpenVINOEncoder
+
+            return OpenVINOEncoder(encoder, choose_device(opts.device), opts.num_threads)
         folder = resolve_ir(model, opts.weight_format)
         device = choose_device(opts.device)
         return OpenVINOEngine(folder, device, _context_length(folder, model, opts), opts)
+
+
+def _encoder_precision(weight_format: str) -> str:
+    """An embedding model runs from its ONNX export: fp32 unless int8 is asked for."""
+    return "int8" if weight_format == "int8" else "fp32"
 
 
 def resolve_ir(model: ModelRef, weight_format: str = "int4") -> Path:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts import converted
 from ..catalog import HubArtifact, hfcache
+from ..embeddings import encoder_checkpoint
 from ..errors import (
     BackendUnavailable,
     InvalidModelFile,
@@ -27,7 +28,7 @@ from ..errors import (
     ModelNotFound,
     UnsupportedFeature,
 )
-from .base import Backend, ModelRef, Request, Token, TokenEngine
+from .base import Backend, Engine, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     import torch
@@ -74,10 +75,16 @@ class TransformersBackend(Backend):
     artifact_format = "hf"
     description = "Hugging Face transformers (PyTorch); CPU, CUDA, MPS, bitsandbytes 8/4-bit"
     options_model = TransformersOptions
+    embeds = True
 
-    def load(self, model: ModelRef, options: TransformersOptions) -> TransformersEngine:
+    def load(self, model: ModelRef, options: TransformersOptions) -> Engine:
         opts = options
         device = _pick_device(opts.device)
+        encoder = encoder_checkpoint(model)
+        if encoder is not None:
+            from ..embeddings.transformers import TransformersEncoder
+
+            return TransformersEncoder(encoder, device, opts)
         if opts.quantization is not None:
             _check_quantization(opts.quantization, device)
         folder = resolve_checkpoint(model)

@@ -1,7 +1,8 @@
 """The model catalog: one alias names one model on every backend.
 
 An alias maps to per-format artifacts (GGUF, transformers checkpoint, ONNX, OpenVINO,
-MLX), hosted model ids per service, the context length, and whether it chats.
+MLX), hosted model ids per service, the context length, and whether it chats or
+embeds (an embedding model answers ``embed()`` and nothing else).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __all__ = [
     "HubArtifact",
     "ModelRef",
     "ModelSpec",
+    "PackagedData",
     "PackagedGGUF",
     "all_models",
     "get",
@@ -48,6 +50,17 @@ class PackagedGGUF:
 
 
 @dataclass(frozen=True)
+class PackagedData:
+    """A model file or folder that a data package installs as is (nothing to assemble)."""
+
+    module: str  # import name of the package
+    dist: str  # its pip distribution
+    path: str  # file or folder inside the package
+    install: str  # pip requirement that installs it
+    sha256: str | None = None  # for a single file: checked before it is used
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model, as every backend sees it."""
 
@@ -66,6 +79,11 @@ class ModelSpec:
     #: Used when the model's files carry no chat template.
     chat_template: str | None = None
     aliases: tuple[str, ...] = ()
+    #: An encoder that answers ``embed()`` (then ``is_chat`` is False).
+    is_embedding: bool = False
+    #: Artifacts installed by data packages, by format: "hf" (a checkpoint folder),
+    #: "onnx-int8" (a quantized ONNX export of the same weights).
+    packaged_data: dict[str, PackagedData] = field(default_factory=dict)
 
 
 def all_models() -> list[ModelSpec]:

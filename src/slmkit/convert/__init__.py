@@ -35,6 +35,8 @@ __all__ = ["TARGETS", "Source", "cached_artifact", "convert", "missing_artifact_
 
 #: --to value -> module in this package. A new target is one module and one line here.
 TARGETS = {"hf": "hf", "onnx": "onnx", "openvino": "openvino", "mlx": "mlx"}
+#: The same for an embedding model (an encoder exports differently from a decoder).
+ENCODER_TARGETS = {"onnx": "onnx_encoder", "gguf": "gguf_encoder"}
 MARKER = "slmkit-artifact.json"
 
 
@@ -48,6 +50,7 @@ class Source:
     folder: Path | None  # a transformers checkpoint folder, when the source is one
     spec: Any = None  # the catalog ModelSpec, if any
     identity: str = ""  # "sha256:<hex>" of the source's content
+    encoder: bool = False  # an embedding model (a sentence-transformers folder)
 
 
 class _Target(Protocol):
@@ -60,14 +63,19 @@ class _Target(Protocol):
     def build(self, source: Source, out: Path, **options: Any) -> None: ...
 
 
-def _target(to: str) -> _Target:
+def _target(to: str, source: Source | None = None) -> _Target:
     name = to.strip().lower()
-    if name not in TARGETS:
+    encoder = source is not None and source.encoder
+    targets = ENCODER_TARGETS if encoder else TARGETS
+    if name not in targets:
+        which = f" for the embedding model {source.name}" if encoder and source else ""
         raise InvalidRequest(
-            f"unknown conversion target {to!r}; use one of: {', '.join(TARGETS)}", field="to"
+            f"unknown conversion target {to!r}{which}; use one of: {', '.join(targets)}",
+            field="to",
         )
+    module_name = targets[name]
     try:
-        module: Any = importlib.import_module(f".{TARGETS[name]}", __name__)
+        module: Any = importlib.import_module(f".{module_name}", __name__)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith(__name__):
             raise InvalidRequest(
@@ -82,8 +90,15 @@ def resolve_source(model: str) -> Source:
     from .. import catalog
     from ..catalog import model_ref
     from ..catalog.offline import assemble
+    from ..embeddings import encoder_checkpoint
 
     ref = model_ref(model)
+    encoder = encoder_checkpoint(ref)
+    if encoder is not None:
+        identity = content_identity(encoder)
+        short = identity.removeprefix("sha256:")[:16]
+        key = ref.spec.alias if ref.spec is not None else f"{encoder.name}-{short}"
+        return Source(key, model, None, encoder, ref.spec, identity, encoder=True)
     if ref.spec is not None:
         if ref.spec.packaged is None:
             raise ModelNotFound(
@@ -154,8 +169,8 @@ def _matches(found: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
 
 def cached_artifact(model: str, to: str, **options: Any) -> Path | None:
     """The converted artifact if the cache holds one made from this very source; never converts."""
-    target = _target(to)
     source = resolve_source(model)
+    target = _target(to, source)
     variant = target.variant(**options)
     path = artifact_dir(source, target.NAME, variant)
     wanted = _marker(source, target, variant, options)
@@ -175,9 +190,9 @@ def convert(
     model: str, to: str, out: str | Path | None = None, *, force: bool = False, **options: Any
 ) -> Path:
     """Convert ``model`` to format ``to``; return the artifact folder (cached unless ``out``)."""
-    target = _target(to)
-    variant = target.variant(**options)
     source = resolve_source(model)
+    target = _target(to, source)
+    variant = target.variant(**options)
     final = (
         Path(out).expanduser() if out is not None else artifact_dir(source, target.NAME, variant)
     )
