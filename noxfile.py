@@ -28,7 +28,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".", "mypy>=1.10")
+    session.install("-e", ".[server]", "mypy>=1.10")  # slmkit.server is typed against FastAPI
     session.run("mypy", "src")
 
 
@@ -107,6 +107,17 @@ def hosted(session: nox.Session) -> None:
     session.run(
         "pytest", "tests/hosted", "tests/backends/test_hosted_retry.py", "-q", *session.posargs
     )
+
+
+@nox.session(python=MAIN_PYTHON)
+def server(session: nox.Session) -> None:
+    """`slmkit serve` as a real uvicorn process on 127.0.0.1, called by the official openai
+    and azure-ai-inference clients and by slmkit's own openai backend, on the offline models."""
+    session.install(
+        "-e", ".[server,hosted,llamacpp,default-model,test-models]", "httpx", "pytest>=8",
+        "pytest-timeout",
+    )  # fmt: skip
+    session.run("pytest", "tests/server", "-q", *session.posargs)
 
 
 @nox.session(python=MAIN_PYTHON)
