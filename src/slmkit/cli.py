@@ -454,20 +454,19 @@ def serve(
     """OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models,
     /health, /metrics) over any backend. SIGTERM drains the streams in flight, then exits."""
     from .config import load_settings
+    from .server import create_app
     from .server.run import serve as run_server
 
     names = [name for name in (model, *(models or [])) if name]
-    code = run_server(
+    server_app = create_app(
         names or [load_settings().model],
-        host=host,
-        port=port,
         api_key=api_key or None,
         max_queue=max_queue,
         parallel=parallel,
         cors_origins=cors_origins or (),
         backend=backend,
-        log_level=log_level,
     )
+    code = run_server(server_app, host=host, port=port, log_level=log_level)
     if code:
         raise typer.Exit(code)
 

@@ -1,10 +1,9 @@
 """An OpenAI-compatible HTTP server over any LLM (``pip install "slmkit[server]"``).
 
-    >>> from slmkit.server import create_app
+    >>> from slmkit.server import create_app, serve
     >>> app = create_app(slmkit.load())            # an ASGI app: mount it, or run it
-    >>> # uvicorn.run(app, host="127.0.0.1", port=8000)
+    >>> serve(app, port=8000)                      # what `slmkit serve` does
 
-``slmkit serve`` runs the same app with uvicorn (:func:`slmkit.server.run.serve`).
 ``import slmkit`` never imports this package, so FastAPI stays optional.
 """
 
@@ -19,5 +18,6 @@ for _module, _package in (("fastapi", "fastapi"), ("uvicorn", "uvicorn")):
         raise BackendNotInstalled("server", _package, "server")
 
 from .app import create_app  # noqa: E402
+from .run import serve  # noqa: E402
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "serve"]

@@ -78,6 +78,7 @@ def create_app(
     app = FastAPI(title="slmkit", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.pool = pool
     app.state.metrics = metrics
+    app.state.requires_key = secret is not None
 
     app.add_middleware(Guard, secret=secret, metrics=metrics)
     if cors_origins:  # outermost, so preflights and error answers get CORS headers too

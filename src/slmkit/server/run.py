@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 import logging
 import signal
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SlmkitError
-from .app import create_app
-from .pool import Models
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 __all__ = ["serve"]
 
@@ -20,19 +20,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def serve(
-    models: Models,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    api_key: str | None = None,
-    max_queue: int = 32,
-    parallel: int = 1,
-    cors_origins: Sequence[str] = (),
-    backend: str | None = None,
-    load_options: Mapping[str, Any] | None = None,
-    log_level: str = "info",
+    app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
 ) -> int:
-    """Serve until SIGTERM or Ctrl-C; return the exit code.
+    """Serve ``app`` (from :func:`create_app`) until SIGTERM or Ctrl-C; return the exit code.
 
     On the signal uvicorn stops accepting connections and waits for the answers in flight
     (streams included) to finish, then the models are closed: exit code 0. Exit code 1 when
@@ -40,15 +30,6 @@ def serve(
     """
     import uvicorn
 
-    app = create_app(
-        models,
-        api_key=api_key,
-        max_queue=max_queue,
-        parallel=parallel,
-        cors_origins=cors_origins,
-        backend=backend,
-        load_options=load_options,
-    )
     config = uvicorn.Config(
         app,
         host=host,
@@ -73,9 +54,9 @@ def serve(
         names,
         host,
         port,
-        "API key required" if api_key else "no API key",
+        "API key required" if app.state.requires_key else "no API key",
     )
-    if not api_key and host not in LOOPBACK:
+    if not app.state.requires_key and host not in LOOPBACK:
         log.warning("listening on %s without an API key: anyone who can reach it may use it", host)
     # uvicorn re-raises the signal it drained on; with these handlers that is a no-op
     # instead of death by SIGTERM, so a drained shutdown exits 0.
