@@ -179,3 +179,29 @@ def test_errors_are_counted_in_metrics_by_code(client: Any) -> None:
     assert 'slmkit_errors_total{code="invalid_value",endpoint="/v1/chat/completions"} 1' in text
     assert 'slmkit_errors_total{code="invalid_api_key",endpoint="/v1/models"} 1' in text
     assert 'slmkit_queue_depth{model="served"} 0' in text
+
+
+def test_cors_preflight_and_answers_carry_the_allowed_origin() -> None:
+    requires("fastapi", "uvicorn", "httpx", extra="server")
+    from fastapi.testclient import TestClient
+
+    from slmkit.server import create_app
+
+    origin = "http://localhost:3000"
+    app = create_app({"served": MISSING_MODEL}, api_key=API_KEY, cors_origins=[origin])
+    client = TestClient(app)
+    preflight = client.options(
+        "/v1/chat/completions",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert preflight.status_code == 200  # no key needed for the browser's preflight
+    assert preflight.headers["access-control-allow-origin"] == origin
+    refused = client.get("/v1/models", headers={"Origin": origin})
+    assert refused.status_code == 401
+    assert refused.headers["access-control-allow-origin"] == origin
+    other = client.get("/v1/models", headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
