@@ -219,3 +219,19 @@ def test_the_key_never_reaches_the_log(server: ServerProcess) -> None:
     assert "GET /v1/models" in log  # the access log is on
     assert API_KEY not in log and "sk-wrong-key-in-log" not in log
     assert "API key required" in log
+
+
+def test_a_long_prompt_without_max_tokens_gets_the_rest_of_the_context(
+    server: ServerProcess,
+) -> None:
+    import openai
+
+    client = openai_client(server)
+    prompt = "hello " * 3950  # fits the 4096-token context, but not with the default 256 more
+    answer = client.completions.create(model=BASE_MODEL, prompt=prompt)
+    usage = answer.usage
+    assert usage.prompt_tokens > 4096 - 256
+    assert 1 <= usage.completion_tokens <= 4096 - usage.prompt_tokens
+    with pytest.raises(openai.BadRequestError) as caught:  # asked for more than fits: refused
+        client.completions.create(model=BASE_MODEL, prompt=prompt, max_tokens=256)
+    assert caught.value.code == "context_length_exceeded" and caught.value.param == "prompt"

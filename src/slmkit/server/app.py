@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import SlmkitError
+from ..errors import ContextLengthExceeded, SlmkitError
 from ..types import Chunk
 from . import schemas
 from .admission import QueueFull, Ticket
@@ -210,13 +210,16 @@ def create_app(
         ticket = _enter(served)
         try:
             llm = await until_disconnect(request, served.get())
-            stream = await asyncio.to_thread(opener, llm, body.params())
+            stream = await _open(opener, llm, body.params())
         except ClientGone:
             ticket.release()
             return Response(status_code=499)
         except SlmkitError as exc:
             ticket.release()
-            raise from_slmkit(exc) from None
+            error = from_slmkit(exc)
+            if kind == "completion" and error.param == "messages":
+                error.param = "prompt"
+            raise error from None
         except BaseException:
             ticket.release()
             raise
@@ -247,6 +250,21 @@ def create_app(
         return JSONResponse(answer)
 
     return app
+
+
+async def _open(opener: Opener, llm: LLM, params: dict[str, Any]) -> AsyncIterator[Chunk]:
+    """Validate and open the stream (in a thread: it renders and tokenizes the prompt).
+
+    A request that sets no max_tokens gets the model's default, or what is left of the
+    context when that is less; a prompt that leaves no room is refused, never truncated.
+    """
+    try:
+        return await asyncio.to_thread(opener, llm, params)
+    except ContextLengthExceeded as exc:
+        room = exc.context_length - exc.prompt_tokens
+        if "max_tokens" in params or room < 1:
+            raise
+    return await asyncio.to_thread(opener, llm, {**params, "max_tokens": room})
 
 
 def _enter(served: ServedModel) -> Ticket:
