@@ -31,6 +31,9 @@ CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
 BASE_MODEL = "gemma-3-270m"
 API_KEY = "sk-slmkit-test-5c1e7f09b2"
 QUESTION = "What is the capital of France? Answer in one word."
+CONTEXT_LENGTH = 1024
+#: The served models' slmkit.toml: a small context keeps long-prompt tests cheap.
+CONFIG = f"[backends.llamacpp]\ncontext_length = {CONTEXT_LENGTH}\n"
 
 
 def requires(*modules: str, extra: str) -> None:
@@ -69,7 +72,14 @@ def child_env() -> dict[str, str]:
 class ServerProcess:
     """`python -m slmkit serve ARGS` on a free port; output goes to ``log_path``."""
 
-    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        config: str = CONFIG,
+    ):
+        (log_path.parent / "slmkit.toml").write_text(config, encoding="utf-8")
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.url = f"{self.base}/v1"
@@ -77,7 +87,7 @@ class ServerProcess:
         command = [sys.executable, "-m", "slmkit", "serve", *args]
         command += ["--host", "127.0.0.1", "--port", str(self.port)]
         environment = {**child_env(), **(env or {})}
-        with log_path.open("wb") as log:  # its own folder: no slmkit.toml of the developer's
+        with log_path.open("wb") as log:  # its folder, its slmkit.toml: not the developer's
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=environment,
                 cwd=log_path.parent,

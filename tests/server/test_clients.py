@@ -9,9 +9,17 @@ from typing import Any
 
 import pytest
 
-from .conftest import API_KEY, BASE_MODEL, CHAT_MODEL, QUESTION, ServerProcess, requires
+from .conftest import (
+    API_KEY,
+    BASE_MODEL,
+    CHAT_MODEL,
+    CONTEXT_LENGTH,
+    QUESTION,
+    ServerProcess,
+    requires,
+)
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(400)
 
 RAW_PROMPT = "Question: What is the capital of France?\nAnswer:"
 
@@ -20,7 +28,7 @@ def openai_client(server: ServerProcess, key: str = API_KEY) -> Any:
     requires("openai", extra="hosted")
     import openai
 
-    return openai.OpenAI(base_url=server.url, api_key=key, max_retries=0, timeout=120)
+    return openai.OpenAI(base_url=server.url, api_key=key, max_retries=0, timeout=300)
 
 
 def ask() -> list[dict[str, str]]:
@@ -133,7 +141,7 @@ def test_over_long_prompt_is_refused_with_context_length_exceeded(server: Server
     import openai
 
     client = openai_client(server)
-    long = [{"role": "user", "content": "tell me more " * 3000}]
+    long = [{"role": "user", "content": "tell me more " * CONTEXT_LENGTH}]
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model=CHAT_MODEL, messages=long, max_tokens=8)
     assert caught.value.status_code == 400
@@ -227,11 +235,11 @@ def test_a_long_prompt_without_max_tokens_gets_the_rest_of_the_context(
     import openai
 
     client = openai_client(server)
-    prompt = "hello " * 3950  # fits the 4096-token context, but not with the default 256 more
+    prompt = "hello " * (CONTEXT_LENGTH - 24)  # fits, but not with the default 256 more
     answer = client.completions.create(model=BASE_MODEL, prompt=prompt)
     usage = answer.usage
-    assert usage.prompt_tokens > 4096 - 256
-    assert 1 <= usage.completion_tokens <= 4096 - usage.prompt_tokens
+    assert usage.prompt_tokens > CONTEXT_LENGTH - 256
+    assert 1 <= usage.completion_tokens <= CONTEXT_LENGTH - usage.prompt_tokens
     with pytest.raises(openai.BadRequestError) as caught:  # asked for more than fits: refused
         client.completions.create(model=BASE_MODEL, prompt=prompt, max_tokens=256)
     assert caught.value.code == "context_length_exceeded" and caught.value.param == "prompt"
