@@ -94,9 +94,9 @@ class GenerationRequest(_Strict):
     def params(self) -> dict[str, Any]:
         """The slmkit generation parameters this request sets (unset ones keep the model's
         defaults)."""
-        penalty = self.repetition_penalty if self.repetition_penalty is not None else None
+        penalty = self.repetition_penalty
         if penalty is None:
-            penalty = self.repeat_penalty
+            penalty = self.repeat_penalty  # llama.cpp's name for it
         given = {
             "max_tokens": self.budget(),
             "temperature": self.temperature,
