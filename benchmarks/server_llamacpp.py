@@ -29,7 +29,8 @@ import httpx
 
 import slmkit
 
-QUESTION = "What is the capital of France? Answer in one word, then write two sentences about it."
+#: Checkable ("Paris") and long enough to fill max_tokens, so decode speed is measured.
+QUESTION = "Name the capital of France, then describe that city in three sentences."
 MESSAGES = [{"role": "user", "content": QUESTION}]
 
 
