@@ -35,7 +35,11 @@ Kind = Literal["chat", "completion"]
 
 
 def raw_prompt_stream(llm: LLM, prompt: str, params: dict[str, Any]) -> AsyncIterator[Chunk]:
-    """The one place the server streams a raw prompt (no chat template) through an LLM."""
+    """The one place the server streams a raw prompt (no chat template) through an LLM:
+    ``astream_generate`` where the LLM has it, else ``astream`` of a str (the older API)."""
+    stream_generate = getattr(llm, "astream_generate", None)
+    if stream_generate is not None:
+        return stream_generate(prompt, **params)  # type: ignore[no-any-return]
     return llm.astream(prompt, **params)
 
 
