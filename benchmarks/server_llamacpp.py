@@ -7,8 +7,8 @@ over ``llm.stream()`` in-process, on llama.cpp.
 Every request asks the same question with a checkable answer ("Paris") and streams it over
 SSE with httpx (a thin client, so the client's own parsing stays out of the figures).
 TTFT is request sent to first generated text; decode tok/s is tokens after the first over
-the time after the first, as in docs/benchmarks.md. In-process runs come before and after
-the server runs (medians of both), so a drift in machine load hits both sides alike.
+the time after the first, as in docs/benchmarks.md. In-process and single-client server
+runs alternate (each side on its own loaded model), so a drift in machine load hits both.
 """
 
 from __future__ import annotations
@@ -152,23 +152,20 @@ def main() -> None:
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()
 
-    def baseline() -> list[Run]:
-        with slmkit.load(args.model, backend="llamacpp") as llm:
-            in_process(llm, 4)  # warm-up
-            return [in_process(llm, args.max_tokens) for _ in range(args.rounds)]
-
-    before = baseline()
+    llm = slmkit.load(args.model, backend="llamacpp")
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
     server = start_server(args.model, port, args.clients)
     try:
         with httpx.Client(timeout=300) as client:
-            over_http(client, url, args.model, 4)  # warm-up
-            start = perf_counter()
-            single = [
-                over_http(client, url, args.model, args.max_tokens) for _ in range(args.rounds)
-            ]
-            single_wall = perf_counter() - start
+            in_process(llm, 4)  # warm-ups
+            over_http(client, url, args.model, 4)
+            local: list[Run] = []
+            single: list[Run] = []
+            for _ in range(args.rounds):  # alternating: a change in machine load hits both
+                local.append(in_process(llm, args.max_tokens))
+                single.append(over_http(client, url, args.model, args.max_tokens))
+            single_wall = sum(r.total_s for r in single)
         limits = httpx.Limits(max_connections=args.clients)
         with (
             httpx.Client(timeout=300, limits=limits) as client,
@@ -184,9 +181,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    after = baseline()
+        llm.close()
 
-    local = before + after
     local_decode = statistics.median(r.decode_tok_s for r in local)
     local_ttft = statistics.median(r.ttft_s for r in local)
     one = summary(single, single_wall)
@@ -214,6 +210,7 @@ def main() -> None:
             "ttft_ms": one["ttft_p50_ms"] - 1000 * local_ttft,  # type: ignore[operator]
         },
         "runs": {
+            "in_process": [asdict(r) for r in local],
             "single": [asdict(r) for r in single],
             "concurrent": [asdict(r) for r in concurrent],
         },
