@@ -15,7 +15,6 @@ import importlib.util
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GPU", "HardwareReport", "physical_cores", "probe", "runtime_builds"]
+__all__ = [
+    "GPU",
+    "HardwareReport",
+    "has_distribution",
+    "package_dir",
+    "physical_cores",
+    "probe",
+    "read_text",
+    "runtime_builds",
+]
 
 _VECTOR_FLAGS = {
     # /proc/cpuinfo flag -> the name slmkit reports
@@ -84,8 +92,8 @@ class HardwareReport:
     directml: bool = False
     #: OpenVINO device names (CPU, GPU, NPU), from sysfs, or from openvino with deep=True.
     openvino_devices: tuple[str, ...] = ()
-    #: Which accelerator each installed runtime was built for ("cpu", "cuda", "hip",
-    #: "metal", "directml"), keyed "llamacpp", "onnx", "torch"; read from files, no import.
+    #: Which accelerator each installed local runtime was built for ("cpu", "cuda", "hip",
+    #: "metal", "directml"), keyed by backend name; each backend reads its own files.
     builds: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -185,7 +193,8 @@ def _arch() -> str:
     return {"amd64": "x86_64", "x64": "x86_64", "aarch64": "arm64"}.get(machine, machine)
 
 
-def _read(path: str | Path) -> str:
+def read_text(path: str | Path) -> str:
+    """A small text file's content, stripped; "" when it cannot be read."""
     try:
         return Path(path).read_text(encoding="utf-8", errors="replace").strip()
     except OSError:
@@ -204,7 +213,7 @@ def _sysctl(name: str) -> str:
 def _cpuinfo() -> dict[str, str]:
     """The first processor's fields of /proc/cpuinfo (Linux)."""
     fields: dict[str, str] = {}
-    for line in _read("/proc/cpuinfo").splitlines():
+    for line in read_text("/proc/cpuinfo").splitlines():
         key, _, value = line.partition(":")
         key = key.strip()
         if not key and fields:
@@ -258,7 +267,7 @@ def _windows_cpu_flags() -> set[str]:
 def _memory(system: str) -> tuple[int | None, int | None]:
     if system == "Linux":
         values: dict[str, int] = {}
-        for line in _read("/proc/meminfo").splitlines():
+        for line in read_text("/proc/meminfo").splitlines():
             key, _, rest = line.partition(":")
             parts = rest.split()
             if parts and parts[0].isdigit():
@@ -321,11 +330,11 @@ def _nvidia_gpus() -> list[GPU]:
                 return gpus
         except (OSError, subprocess.SubprocessError):
             pass
-    version = _read(proc / "version").split("Kernel Module", 1)[-1].split()
+    version = read_text(proc / "version").split("Kernel Module", 1)[-1].split()
     driver = version[0] if version else ""
     gpus = []
     for info in sorted((proc / "gpus").glob("*/information")):
-        fields = dict(line.split(":", 1) for line in _read(info).splitlines() if ":" in line)
+        fields = dict(line.split(":", 1) for line in read_text(info).splitlines() if ":" in line)
         gpus.append(GPU("nvidia", fields.get("Model", "NVIDIA GPU").strip(), "cuda", None, driver))
     return gpus
 
@@ -339,12 +348,13 @@ def _drm_gpus(system: str) -> list[GPU]:
         if "-" in card.name:  # connectors such as card0-HDMI-A-1
             continue
         device = card / "device"
-        vendor = _PCI_VENDORS.get(_read(device / "vendor"))
+        vendor = _PCI_VENDORS.get(read_text(device / "vendor"))
         if vendor not in ("amd", "intel"):
             continue
-        vram = _read(device / "mem_info_vram_total")
+        vram = read_text(device / "mem_info_vram_total")
         memory = int(vram) if vram.isdigit() else None
-        name = _read(device / "product_name") or f"{vendor.upper()} GPU {_read(device / 'device')}"
+        product = read_text(device / "product_name")
+        name = product or f"{vendor.upper()} GPU {read_text(device / 'device')}"
         driver = _driver_name(device)
         api = "rocm" if vendor == "amd" else "xpu"
         integrated = memory is None or memory < 2**30
@@ -359,7 +369,7 @@ def _intel_npus(system: str) -> list[GPU]:
     npus = []
     for accel in sorted(Path("/sys/class/accel").glob("accel[0-9]*")):
         device = accel / "device"
-        if _PCI_VENDORS.get(_read(device / "vendor")) != "intel":
+        if _PCI_VENDORS.get(read_text(device / "vendor")) != "intel":
             continue
         driver = _driver_name(device)
         npus.append(GPU("intel", "Intel NPU", "npu", None, driver, integrated=True))
@@ -397,32 +407,24 @@ def _openvino_devices(gpus: list[GPU], deep: bool, notes: list[str]) -> tuple[st
 
 
 def runtime_builds() -> dict[str, str]:
-    """The accelerator each installed runtime supports, from its files (no import)."""
+    """The accelerator each installed local runtime supports, keyed by backend name. Each
+    backend reads its own runtime's files (``Backend.runtime_build``); nothing is imported."""
+    from . import registry
+    from .errors import BackendUnavailable
+
     builds = {}
-    llama = _package_dir("llama_cpp")
-    if llama is not None:
-        names = " ".join(p.name.lower() for p in llama.glob("lib/*"))
-        gpu = [b for b in ("cuda", "metal", "hip", "vulkan") if f"ggml-{b}" in names]
-        builds["llamacpp"] = gpu[0] if gpu else "cpu"
-    if _package_dir("onnxruntime_genai") is not None:
-        builds["onnx"] = "cpu"
-        for dist, build in (
-            ("onnxruntime-genai-cuda", "cuda"),
-            ("onnxruntime-genai-directml", "directml"),
-        ):
-            if has_distribution(dist):
-                builds["onnx"] = build
-    torch = _package_dir("torch")
-    if torch is not None:
-        text = _read(torch / "version.py")
-        builds["torch"] = "cpu"
-        for build in ("cuda", "hip"):
-            if re.search(rf"^{build}\s*(:[^=]*)?=\s*['\"]", text, re.MULTILINE):
-                builds["torch"] = build
+    for name in registry.backend_names():
+        try:
+            build = registry.get_backend(name).runtime_build()
+        except BackendUnavailable:
+            continue
+        if build is not None:
+            builds[name] = build
     return builds
 
 
-def _package_dir(module: str) -> Path | None:
+def package_dir(module: str) -> Path | None:
+    """The folder of an installed top-level package, found without importing it."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         return None

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from ..catalog import ModelSpec
     from ..params import GenerationParams
+    from ..probe import HardwareReport
 
 __all__ = [
     "Availability",
@@ -87,6 +88,20 @@ class Backend(ABC):
                 False, False, f'needs {missing[1]}: pip install "slmkit[{cls.extra}]"'
             )
         return Availability(True, True)
+
+    @classmethod
+    def rule_score(cls, report: HardwareReport) -> tuple[float, str]:
+        """Where ``backend="auto"`` places this backend on ``report`` before anything was
+        measured here: a score (0-100, higher first) and the reason. A measurement on this
+        machine (calibration, ``slmkit bench --autotune``) outranks it; override to rank."""
+        return 10.0, "third-party backend: no rule for it, ranked after the known ones"
+
+    @classmethod
+    def runtime_build(cls) -> str | None:
+        """The accelerator the installed runtime was built for ("cpu", "cuda", "hip",
+        "metal", "directml", ...), read from its files without importing it; None when
+        not installed or not known. ``slmkit probe`` reports it under ``builds``."""
+        return None
 
     @classmethod
     def require(cls) -> None:

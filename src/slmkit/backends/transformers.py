@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..calibrate import Setting, thread_candidates, tuned
 from ..catalog import HubArtifact, hfcache
 from ..errors import (
     BackendUnavailable,
@@ -25,12 +27,14 @@ from ..errors import (
     ModelNotFound,
     UnsupportedFeature,
 )
+from ..probe import package_dir, read_text
 from .base import Backend, ModelRef, TokenEngine
 
 if TYPE_CHECKING:
     import torch
 
     from ..params import GenerationParams
+    from ..probe import HardwareReport
 
 __all__ = ["TransformersBackend", "TransformersEngine", "TransformersOptions"]
 
@@ -62,7 +66,14 @@ class TransformersOptions(BaseModel):
     add_special_tokens: bool = Field(
         True, description="Let the tokenizer add BOS/EOS to prompts as the model wants."
     )
-    n_threads: int | None = Field(None, ge=1, description="torch CPU threads (process-wide).")
+    n_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch CPU threads (process-wide); default: measured at first load.",
+    )
+    calibrate: bool = Field(
+        True, description="Measure the thread default on first load (SLMKIT_CALIBRATE=0: never)."
+    )
 
 
 class TransformersBackend(Backend):
@@ -73,6 +84,32 @@ class TransformersBackend(Backend):
     description = "Hugging Face transformers (PyTorch); CPU, CUDA, MPS, bitsandbytes 8/4-bit"
     options_model = TransformersOptions
 
+    @classmethod
+    def rule_score(cls, report: HardwareReport) -> tuple[float, str]:
+        torch_build = report.builds.get(cls.name)
+        if report.nvidia and torch_build == "cuda":
+            return 85, f"NVIDIA {report.nvidia[0].name}: torch CUDA build"
+        if report.rocm and torch_build == "hip":
+            return 85, "AMD GPU: torch ROCm build"
+        if report.apple_silicon:
+            return 30, "Apple silicon: torch on MPS, behind MLX and llama.cpp"
+        reason = "CPU: transformers fp32 is ~7x slower than the int4 runtimes"
+        if report.nvidia:
+            reason += "; the installed torch is a CPU build"
+        return 20, reason
+
+    @classmethod
+    def runtime_build(cls) -> str | None:
+        """torch's build, from ``torch/version.py`` (``cuda = "12.8"``, ``hip = ...``)."""
+        folder = package_dir("torch")
+        if folder is None:
+            return None
+        text = read_text(folder / "version.py")
+        for build in ("cuda", "hip"):
+            if re.search(rf"^{build}\s*(:[^=]*)?=\s*['\"]", text, re.MULTILINE):
+                return build
+        return "cpu"
+
     def load(self, model: ModelRef, options: Mapping[str, Any]) -> TransformersEngine:
         opts = TransformersOptions.model_validate(dict(options))
         device = _pick_device(opts.device)
@@ -80,7 +117,25 @@ class TransformersBackend(Backend):
             _check_quantization(opts.quantization, device)
         folder = resolve_checkpoint(model)
         default_ctx = model.spec.default_context if model.spec else 4096
-        return TransformersEngine(folder, device, default_ctx, opts)
+
+        def with_threads(setting: Setting, loaded: TransformersEngine | None) -> TransformersEngine:
+            """torch's thread count changes in place: one model load for every candidate."""
+            import torch
+
+            if "n_threads" in setting:
+                torch.set_num_threads(setting["n_threads"])
+            return loaded or TransformersEngine(folder, device, default_ctx, opts)
+
+        return tuned(
+            type(self),
+            model.name,
+            folder,
+            {"device": device, "dtype": opts.dtype, "quantization": opts.quantization},
+            {"n_threads": opts.n_threads},
+            thread_candidates("n_threads", runtime_default=False) if device == "cpu" else [],
+            with_threads,
+            enabled=opts.calibrate,
+        )
 
 
 def resolve_checkpoint(model: ModelRef) -> Path:
