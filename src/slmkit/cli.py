@@ -219,6 +219,10 @@ def convert(
         str | None, typer.Option("--weight-format", help="OpenVINO: int4, int8, fp16, ...")
     ] = None,
     bits: Annotated[int | None, typer.Option("--bits", help="Quantization bits (MLX).")] = None,
+    accuracy_level: Annotated[
+        int | None,
+        typer.Option("--accuracy-level", help="ONNX int4: 4 = int8 activations (CPU default)."),
+    ] = None,
 ) -> None:
     """Convert a model to the format a runtime needs; the result is cached and reused."""
     from time import perf_counter
@@ -232,6 +236,7 @@ def convert(
         "execution_provider": execution_provider,
         "weight_format": weight_format,
         "bits": bits,
+        "accuracy_level": accuracy_level,
     }
     options = {k: v for k, v in given.items() if v is not None}
     start = perf_counter()
