@@ -347,7 +347,12 @@ def bench(
         str | None, typer.Option("--save", help="Also write the JSON report to this file.")
     ] = None,
     autotune: Annotated[
-        bool, typer.Option("--autotune", help="Store the measured ranking for backend='auto'.")
+        bool,
+        typer.Option(
+            "--autotune",
+            help="Measure each backend's settings again and store them and the measured "
+            "ranking for backend='auto'.",
+        ),
     ] = False,
     overhead: Annotated[
         bool,
@@ -368,6 +373,7 @@ def bench(
         overhead=overhead,
         budget_s=budget,
         progress=progress,
+        recalibrate=autotune,
     )
     if autotune:
         stored = bench_module.autotune(report)
