@@ -75,6 +75,7 @@ CANDIDATES: list[Setting] = [{}, {"threads": 1}, {"threads": 2}]
 def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SLMKIT_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("SLMKIT_CALIBRATE", "1")
+    monkeypatch.setattr(calibrate, "_busy", lambda: False)  # whatever the machine is doing
     return tmp_path
 
 
@@ -153,6 +154,21 @@ def test_refresh_measures_again(own_cache: Path, monkeypatch: pytest.MonkeyPatch
     factory = Factory()
     run(factory, backend)
     assert factory.asked == CANDIDATES
+
+
+def test_a_calibration_made_on_a_busy_machine_is_measured_again_when_it_is_quiet(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = stand_in("paced")
+    monkeypatch.setattr(calibrate, "_busy", lambda: True)
+    run(Factory(), backend)
+    busy_again = Factory()
+    run(busy_again, backend)
+    assert busy_again.asked == [{"threads": 2}]
+    monkeypatch.setattr(calibrate, "_busy", lambda: False)
+    quiet = Factory()
+    run(quiet, backend)
+    assert quiet.asked == CANDIDATES
 
 
 def test_a_calibration_of_other_versions_is_measured_again(own_cache: Path) -> None:

@@ -76,14 +76,15 @@ def _options(options: dict[str, Any]) -> tuple[str, str, int]:
             + " or ".join(p for p in PRECISIONS if (p, provider) in _VALID),
             field="precision",
         )
-    return precision, provider, _accuracy_level(options.get("accuracy_level"), provider)
+    level = _accuracy_level(options.get("accuracy_level"), provider)
+    return precision, provider, level if precision == "int4" else 0
 
 
 def _accuracy_level(value: Any, provider: str) -> int:
     """MatMulNBits' activation type for int4 weights: 4 = int8, 3 = bf16, 2 = fp16, 1 = fp32.
 
-    Default: 4 on CPU (int8 activations; measured fastest here, docs/benchmarks.md), the
-    builder's own choice (0) elsewhere."""
+    Default: 4 on CPU (int8 activations: faster prefill and decode than 1 here,
+    docs/benchmarks.md), the builder's own choice (0) elsewhere."""
     if value is None:
         return DEFAULT_ACCURACY.get(provider, 0)
     try:
@@ -111,11 +112,10 @@ def _default_provider() -> str:
 
 
 def variant(**options: Any) -> str:
-    """``<precision>-<provider>``, e.g. ``int4-cpu`` (cache dir ``<alias>/onnx-int4-cpu``),
-    with ``-acc<N>`` when the int4 accuracy level is not the provider's default."""
+    """``<precision>-<provider>[-acc<N>]``, e.g. ``int4-cpu-acc4`` (cache dir
+    ``<alias>/onnx-int4-cpu-acc4``): every setting that changes the built model."""
     precision, provider, level = _options(options)
-    suffix = f"-acc{level}" if level != DEFAULT_ACCURACY.get(provider, 0) else ""
-    return f"{precision}-{provider}{suffix}"
+    return f"{precision}-{provider}" + (f"-acc{level}" if level else "")
 
 
 def build(source: Source, out: Path, **options: Any) -> None:
@@ -154,7 +154,9 @@ def _run_builder(
 ) -> None:
     from onnxruntime_genai.models import builder
 
-    asked = [f"accuracy_level={level}"] if level else []
+    # prune_lm_head: prefill computes logits for the last position only (all slmkit reads);
+    # the full [prompt, vocab] product was ~30% of prefill time on a 151k vocabulary.
+    asked = ["prune_lm_head=true"] + ([f"accuracy_level={level}"] if level else [])
     log = io.StringIO()
     quantizer_log = logging.getLogger("onnxruntime.quantization")
     level = quantizer_log.level
