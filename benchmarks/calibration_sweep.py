@@ -14,7 +14,9 @@ no candidate gets a quiet stretch the others miss):
 - onnx only: the same for each converted int4 accuracy level found in the cache
   (``slmkit convert MODEL --to onnx --accuracy-level 1`` makes the fp32-activation one).
 
-Each run is the bench prompt (``slmkit.bench.PROMPT``, as ``slmkit bench`` sends it),
+Then every backend's default is loaded in one more child and the backends are alternated
+in rounds too, so the comparison between backends sees the same load. Each run is the
+bench prompt (``slmkit.bench.PROMPT``, as ``slmkit bench`` sends it),
 greedy, ``--tokens`` new tokens; TTFT and decode tok/s as docs/benchmarks.md defines
 them. Then the checks: each backend's default decode >= 0.95 of its best candidate;
 auto's pick (the measured ranking) >= 0.95 of the fastest backend; the onnx default's
@@ -73,34 +75,57 @@ def onnx_levels(model: str) -> list[tuple[int, str]]:
 def sweep(backend: str, model: str, rounds: int, tokens: int) -> dict[str, Any]:
     """Child: load every candidate, alternate them ``rounds`` times, return medians."""
     import slmkit
-    from slmkit.bench import PROMPT
 
     loaded = [("default", slmkit.load(model, backend=backend))]
     os.environ["SLMKIT_CALIBRATE"] = "0"  # "runtime" must mean the runtime's own choice
     for label, source, options in candidates(backend, model):
         loaded.append((label, slmkit.load(source, backend=backend, **options)))
     chosen = loaded[0][1].info.extra.get("settings")
-    is_chat = loaded[0][1].info.is_chat
+    return {"backend": backend, "chosen": chosen, "rows": alternate(loaded, rounds, tokens)}
+
+
+def defaults(backends: list[str], model: str, rounds: int, tokens: int) -> dict[str, Any]:
+    """Child: every backend's default (its calibrated setting) in one process, alternated,
+    so the comparison between backends sees the same machine load."""
+    import slmkit
+
+    os.environ["SLMKIT_CALIBRATE"] = "0"  # use what the sweeps calibrated; measure nothing
+    loaded = [(name, slmkit.load(model, backend=name)) for name in backends]
+    return {"backend": "defaults", "rows": alternate(loaded, rounds, tokens)}
+
+
+def alternate(loaded: list[tuple[str, Any]], rounds: int, tokens: int) -> dict[str, Any]:
+    """Medians of TTFT and decode over ``rounds`` rounds, each running every LLM once."""
+    from slmkit.bench import PROMPT
+
+    def once(llm: Any, n: int) -> Any:
+        return (llm.chat if llm.info.is_chat else llm.generate)(PROMPT, max_tokens=n)
+
     timings: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in loaded}
-    for llm in (llm for _, llm in loaded):  # warm-up, not counted
-        (llm.chat if is_chat else llm.generate)(PROMPT, max_tokens=4)
+    for _, llm in loaded:  # warm-up, not counted
+        once(llm, 4)
     for _ in range(rounds):
         for label, llm in loaded:
-            result = (llm.chat if is_chat else llm.generate)(PROMPT, max_tokens=tokens)
+            result = once(llm, tokens)
             timings[label].append((result.timings.ttft_s, result.timings.decode_tokens_per_s))
-    rows = {
+    for _, llm in loaded:
+        llm.close()
+    return {
         label: {
             "ttft_s": statistics.median(t for t, _ in runs),
             "decode_tok_s": statistics.median(d for _, d in runs),
         }
         for label, runs in timings.items()
     }
-    return {"backend": backend, "chosen": chosen, "rows": rows}
 
 
-def run_child(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_child(
+    backend: str, args: argparse.Namespace, backends: list[str] | None = None
+) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", backend, "--model", args.model]
     command += ["--rounds", str(args.rounds), "--tokens", str(args.tokens)]
+    if backends is not None:
+        command += ["--backends", ",".join(backends)]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
@@ -109,13 +134,12 @@ def run_child(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def report(results: list[dict[str, Any]], model: str) -> dict[str, Any]:
-    """The sweep tables and the three checks."""
+def report(results: list[dict[str, Any]], together: dict[str, Any], model: str) -> dict[str, Any]:
+    """The sweep tables, the defaults side by side, and the three checks."""
     from slmkit.ranking import rank_backends
 
     checks: dict[str, Any] = {}
     print(f"\nmodel {model}; medians over alternating rounds; decode tok/s, TTFT ms")
-    defaults = {}
     for result in results:
         name = result["backend"]
         if "error" in result:
@@ -124,7 +148,6 @@ def report(results: list[dict[str, Any]], model: str) -> dict[str, Any]:
         rows = result["rows"]
         best_label = max(rows, key=lambda label: rows[label]["decode_tok_s"])
         ratio = rows["default"]["decode_tok_s"] / rows[best_label]["decode_tok_s"]
-        defaults[name] = rows["default"]
         checks[f"{name}: default decode / best candidate ({best_label})"] = round(ratio, 3)
         print(f"\n{name} (default = {json.dumps(result['chosen'])})")
         print("| setting | decode tok/s | TTFT ms |\n|---|---|---|")
@@ -132,7 +155,12 @@ def report(results: list[dict[str, Any]], model: str) -> dict[str, Any]:
             mark = " (best)" if label == best_label else ""
             line = f"| {label}{mark} | {row['decode_tok_s']:.1f} | {1000 * row['ttft_s']:.0f} |"
             print(line)
+    defaults = together.get("rows", {})
     if defaults:
+        print("\nevery backend's default, alternated in one process")
+        print("| backend | decode tok/s | TTFT ms |\n|---|---|---|")
+        for name, row in defaults.items():
+            print(f"| {name} | {row['decode_tok_s']:.1f} | {1000 * row['ttft_s']:.0f} |")
         fastest = max(defaults, key=lambda n: defaults[n]["decode_tok_s"])
         quickest = min(defaults, key=lambda n: defaults[n]["ttft_s"])
         ranking = [r.name for r in rank_backends(model=model) if r.usable]
@@ -146,7 +174,9 @@ def report(results: list[dict[str, Any]], model: str) -> dict[str, Any]:
     print("\nchecks (targets: >= 0.95, >= 0.95, <= 2)")
     for name, value in checks.items():
         print(f"  {name}: {value}")
-    return {"model": model, "results": results, "checks": checks}
+    if "error" in together:
+        print(f"\ndefaults side by side: {together['error']}")
+    return {"model": model, "results": results, "defaults": together, "checks": checks}
 
 
 def main() -> int:
@@ -158,14 +188,21 @@ def main() -> int:
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if args.child == "defaults":
+        print(json.dumps(defaults(names, args.model, args.rounds, args.tokens)))
+        return 0
     if args.child:
         print(json.dumps(sweep(args.child, args.model, args.rounds, args.tokens)))
         return 0
     results = []
-    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+    for backend in names:
         print(f"{backend}: sweeping in a child process", file=sys.stderr, flush=True)
         results.append(run_child(backend, args))
-    data = report(results, args.model)
+    swept = [r["backend"] for r in results if "error" not in r]
+    print("every default side by side, in one child process", file=sys.stderr, flush=True)
+    together = run_child("defaults", args, swept)
+    data = report(results, together, args.model)
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2), encoding="utf-8")
     return 0

@@ -60,6 +60,9 @@ PROMPT = (
     "lantern, a notebook and a flask of tea. From the gallery he could see the harbour, "
     "the fishing boats coming home and, far out,"
 )
+#: The longest one timed run may take: on a busy machine a bad thread count can decode
+#: 15x slower than a good one (llama.cpp with more threads than free cores).
+RUN_SECONDS = 2.0
 #: Candidates whose decode is within this share of the fastest count as equally fast;
 #: among them the one with the fastest prefill wins.
 TIE = 0.03
@@ -134,7 +137,8 @@ def backend_versions(cls: type[Backend]) -> dict[str, str]:
 
 
 def _time_decode(engine: TokenEngine, prompt_ids: list[int], tokens: int) -> tuple[float, float]:
-    """(prefill tok/s, decode tok/s) of one greedy run, defined as in slmkit._generation."""
+    """(prefill tok/s, decode tok/s) of one greedy run, defined as in slmkit._generation;
+    cut short after :data:`RUN_SECONDS` (a hopeless candidate costs no more than that)."""
     from .params import parse_params
 
     params = parse_params(None, max_tokens=tokens, temperature=0.0)
@@ -148,7 +152,7 @@ def _time_decode(engine: TokenEngine, prompt_ids: list[int], tokens: int) -> tup
             if count == 0:
                 first = last
             count += 1
-            if count >= tokens:
+            if count >= tokens or last - start > RUN_SECONDS:
                 break
     finally:
         close = getattr(iterator, "close", None)

@@ -22,7 +22,7 @@ from slmkit.ranking import rank_backends
 from .scripted_engine import ScriptedEngine
 
 #: Seconds per generated token for each candidate: two threads are fastest here.
-PACE = {None: 0.004, 1: 0.003, 2: 0.001}
+PACE = {None: 0.004, 1: 0.003, 2: 0.001, 3: 0.25}
 
 
 class PacedEngine(ScriptedEngine):
@@ -118,6 +118,25 @@ def test_first_load_measures_every_candidate_and_keeps_the_fastest(own_cache: Pa
     stored = json.loads(Path(settings["calibration"]).read_text())
     rates = {json.dumps(t["setting"]): t["decode_tok_s"] for t in stored["trials"]}
     assert rates['{"threads": 2}'] > rates['{"threads": 1}'] > rates["{}"]
+
+
+def test_a_hopeless_candidate_costs_at_most_the_run_time_cap(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(calibrate, "RUN_SECONDS", 0.3)
+    began = time.perf_counter()
+    engine = tuned(
+        stand_in("paced"),
+        "some-model",
+        "/models/some-model",
+        {},
+        {"threads": None},
+        [{"threads": 3}, {"threads": 2}],
+        Factory(),
+    )
+    assert engine.threads == 2
+    # uncapped, threads=3 alone would take (4 + 2 * 16) tokens * 0.25 s = 9 s
+    assert time.perf_counter() - began < 4.0
 
 
 def test_the_next_load_reads_the_cache_and_measures_nothing(own_cache: Path) -> None:
