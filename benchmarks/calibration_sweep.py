@@ -104,8 +104,12 @@ def alternate(loaded: list[tuple[str, Any]], rounds: int, tokens: int) -> dict[s
     timings: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in loaded}
     for _, llm in loaded:  # warm-up, not counted
         once(llm, 4)
-    for _ in range(rounds):
-        for label, llm in loaded:
+    for round_ in range(rounds):
+        # each round starts one candidate later: a runtime's threads keep spinning for a
+        # while after a run, which slows whatever runs next, so no candidate always follows
+        # the same one
+        start = round_ % len(loaded)
+        for label, llm in loaded[start:] + loaded[:start]:
             result = once(llm, tokens)
             timings[label].append((result.timings.ttft_s, result.timings.decode_tokens_per_s))
     for _, llm in loaded:
