@@ -12,7 +12,6 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -40,6 +39,12 @@ TemperatureOpt = Annotated[float | None, typer.Option("--temperature", "-t", hel
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
+#: click's own usage errors: typer re-raises them for click to print. Found through
+#: typer.BadParameter because typer 0.29 vendors click (typer._click) and older ones
+#: depend on click itself.
+_CLICK_ERRORS = tuple(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def friendly_errors(func: F) -> F:
     """Turn SlmkitError (and Ctrl-C) into one clear line and a non-zero exit."""
 
@@ -53,7 +58,7 @@ def friendly_errors(func: F) -> F:
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+        except (typer.Exit, typer.Abort, *_CLICK_ERRORS):
             raise
         except Exception as exc:  # a bug: still one line, the traceback on request
             if os.environ.get("SLMKIT_DEBUG"):

@@ -109,7 +109,7 @@ class Completion:
     timings: Timings
     backend: str
     model: str
-    runtime: Mapping[str, Any] = _EMPTY
+    runtime: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class Chunk:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     timings: Timings | None = None
-    runtime: Mapping[str, Any] = _EMPTY
+    runtime: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True)
