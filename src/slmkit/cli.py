@@ -42,7 +42,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 #: click's own usage errors: typer re-raises them for click to print. Found through
 #: typer.BadParameter because typer 0.29 vendors click (typer._click) and older ones
 #: depend on click itself.
-_CLICK_ERRORS = tuple(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_CLICK_ERRORS: tuple[type[BaseException], ...] = tuple(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+#: Exceptions the CLI lets typer handle (exit codes, aborts, usage errors).
+_PASS_THROUGH: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort, *_CLICK_ERRORS)
 
 
 def friendly_errors(func: F) -> F:
@@ -58,7 +62,7 @@ def friendly_errors(func: F) -> F:
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort, *_CLICK_ERRORS):
+        except _PASS_THROUGH:
             raise
         except Exception as exc:  # a bug: still one line, the traceback on request
             if os.environ.get("SLMKIT_DEBUG"):
