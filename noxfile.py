@@ -113,6 +113,15 @@ def llamacpp(session: nox.Session) -> None:
         "tests/unit",
         "tests/backends/test_llamacpp.py",
     )
+    # A third-party backend written only against the engine contract, installed through
+    # its own entry point (tests/contract/thirdparty_plugin.py), passes the same suite.
+    session.run(
+        "pytest",
+        "tests/contract/test_contract.py",
+        "-q",
+        *session.posargs,
+        env={"SLMKIT_CONTRACT_BACKENDS": "thirdparty"},
+    )
 
 
 @nox.session(python=MAIN_PYTHON)
