@@ -198,4 +198,5 @@ def collect(chunks: Iterable[Chunk], backend: str, model: str) -> Completion:
         backend=backend,
         model=model,
         runtime=last.runtime,
+        parsed=last.parsed,
     )

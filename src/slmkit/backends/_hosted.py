@@ -38,6 +38,7 @@ from ..errors import (
     SlmkitError,
     StreamInterrupted,
 )
+from ..structured import ResponseFormat
 from ..types import FinishReason, Usage
 from ._retry import Failure, RetryPolicy, with_retries, with_retries_async
 from .base import (
@@ -286,6 +287,8 @@ class HostedEngine(RemoteEngine):
         #: service takes them; raw prompts only where it has /v1/completions.
         self.capabilities = Capabilities(
             concurrent=True,
+            constraint="native",
+            constraint_types=frozenset({"json_schema", "json_object"}),
             raw_prompt=backend.supports_completion,
             sampling=frozenset({"top_k", "repetition_penalty"})
             if backend.sampling_extensions
@@ -314,15 +317,20 @@ class HostedEngine(RemoteEngine):
         params = request.params
         if request.messages is not None:
             chat = [{"role": m["role"], "content": m["content"]} for m in request.messages]
-            return self._drive(lambda: self.open_chat(chat, params), "chat request")
+            constraint = request.constraint
+            return self._drive(lambda: self.open_chat(chat, params, constraint), "chat request")
         prompt = request.prompt or ""
         return self._drive(lambda: self.open_completion(prompt, params), "completion request")
 
     # -- hooks for providers -------------------------------------------------------
 
     @abstractmethod
-    def open_chat(self, messages: list[dict[str, str]], params: Any) -> Any:
-        """Send a streaming chat request; return the SDK stream once headers arrived."""
+    def open_chat(
+        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+    ) -> Any:
+        """Send a streaming chat request; return the SDK stream once headers arrived.
+
+        ``constraint`` (a response_format) is sent in the service's own form."""
 
     def open_completion(self, prompt: str, params: Any) -> Any:
         raise NotImplementedError
@@ -497,7 +505,8 @@ class HostedEngine(RemoteEngine):
         params = request.params
         if request.messages is not None:
             chat = [{"role": m["role"], "content": m["content"]} for m in request.messages]
-            opened = self._adrive(lambda: self.aopen_chat(chat, params), "chat request")
+            constraint = request.constraint
+            opened = self._adrive(lambda: self.aopen_chat(chat, params, constraint), "chat")
         else:
             prompt = request.prompt or ""
             opened = self._adrive(lambda: self.aopen_completion(prompt, params), "completion")
@@ -507,7 +516,9 @@ class HostedEngine(RemoteEngine):
     #: True when the provider implements aopen_chat/aopen_completion/aevents.
     has_async: ClassVar[bool] = False
 
-    async def aopen_chat(self, messages: list[dict[str, str]], params: Any) -> Any:
+    async def aopen_chat(
+        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+    ) -> Any:
         raise NotImplementedError
 
     async def aopen_completion(self, prompt: str, params: Any) -> Any:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from ..errors import AuthenticationError
+from ..structured import ResponseFormat
 from ._hosted import Endpoint, HostedBackend, HostedEngine, HostedOptions, chunk_events
 from .base import EngineEvent
 
@@ -41,7 +42,9 @@ class AzureEngine(HostedEngine):
             **self._timeouts,
         )
 
-    def open_chat(self, messages: list[dict[str, str]], params: Any) -> Any:
+    def open_chat(
+        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+    ) -> Any:
         fields = self.sampling(params)
         extras = self.extensions(params)
         return self._client.complete(
@@ -54,6 +57,7 @@ class AzureEngine(HostedEngine):
             seed=fields.get("seed"),
             stop=fields.get("stop"),
             model_extras=extras or None,
+            response_format=_azure_format(constraint),
             **self._timeouts,
         )
 
@@ -148,6 +152,19 @@ def _credential(endpoint: Endpoint) -> Any:
         "backend 'azure' needs a key or an Entra ID credential: set AZURE_AI_CHAT_KEY "
         "(or pass api_key=...), or pip install azure-identity to use DefaultAzureCredential"
     )
+
+
+def _azure_format(constraint: ResponseFormat | None) -> Any:
+    """response_format in azure-ai-inference's form: "json_object" or a JsonSchemaFormat."""
+    if constraint is None:
+        return None
+    if constraint.schema is None:
+        return "json_object"
+    from azure.ai.inference.models import JsonSchemaFormat
+
+    assert constraint.openai is not None
+    spec = constraint.openai["json_schema"]
+    return JsonSchemaFormat(name=spec["name"], schema=spec["schema"], strict=spec["strict"])
 
 
 class AzureBackend(HostedBackend):

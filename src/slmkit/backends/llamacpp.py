@@ -17,12 +17,14 @@ from ..errors import InvalidModelFile, ModelNotFound
 from ..gguf import GGUFInfo, read_gguf
 from ..probe import physical_cores
 from ..textstream import ByteDetokenizer, Detokenizer
-from .base import Backend, ModelRef, Request, Token, TokenEngine
+from .base import Backend, Capabilities, Finish, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
+    from llguidance import LLTokenizer
 
     from ..params import GenerationParams
+    from ..structured import TokenConstraint
 
 __all__ = ["LlamaCppBackend", "LlamaCppOptions"]
 
@@ -105,6 +107,11 @@ class _EndOfGeneration:
 
 
 class LlamaCppEngine(TokenEngine):
+    capabilities = Capabilities(
+        constraint="mask",
+        constraint_types=frozenset({"json_schema", "json_object", "regex", "grammar"}),
+    )
+
     def __init__(self, info: GGUFInfo, context_length: int, opts: LlamaCppOptions) -> None:
         from llama_cpp import Llama
 
@@ -137,6 +144,9 @@ class LlamaCppEngine(TokenEngine):
         self.eos_token = self._special_text(llama.token_eos())
         self.eos_token_ids = _EndOfGeneration(model.vocab)
         self._token_to_piece = model.token_to_piece
+        self._grammar_tokenizer: LLTokenizer | None = None
+        #: Seconds the first constrained request spent building the llguidance tokenizer.
+        self.grammar_tokenizer_build_s = 0.0
 
     def _special_text(self, token: int) -> str:
         if token < 0:
@@ -155,15 +165,46 @@ class LlamaCppEngine(TokenEngine):
     def _piece(self, token: int) -> bytes:
         return self._token_to_piece(token).rstrip(b"\0")
 
-    def run(self, request: Request) -> Iterator[Token]:
-        tokens = self._tokens(request.prompt_ids or (), request.params)
+    def run(self, request: Request) -> Iterator[Token | Finish]:
+        constraint = None
+        if request.constraint is not None:
+            from ..structured import TokenConstraint
+
+            constraint = TokenConstraint(self._tokenizer_for_grammar(), request.constraint)
+        tokens = self._tokens(request.prompt_ids or (), request.params, constraint)
         try:
             for token in tokens:
+                if constraint is not None:
+                    constraint.consume(token)
                 yield Token(token)
+                if constraint is not None and constraint.done:
+                    yield Finish()  # the grammar is complete: nothing more may follow
+                    return
         finally:
             tokens.close()  # type: ignore[attr-defined]
+            if constraint is not None:
+                request.facts["mask_us_per_token"] = constraint.mean_mask_us
 
-    def _tokens(self, prompt_ids: Sequence[int], params: GenerationParams) -> Iterator[int]:
+    def _tokenizer_for_grammar(self) -> LLTokenizer:
+        """llguidance's view of this vocabulary: built on first use (about a second), kept."""
+        if self._grammar_tokenizer is None:
+            from time import perf_counter
+
+            from llguidance.llamacpp import lltokenizer_from_vocab
+
+            began = perf_counter()
+            self._grammar_tokenizer = lltokenizer_from_vocab(
+                self._llama._model.vocab, n_vocab=self._llama.n_vocab()
+            )
+            self.grammar_tokenizer_build_s = perf_counter() - began
+        return self._grammar_tokenizer
+
+    def _tokens(
+        self,
+        prompt_ids: Sequence[int],
+        params: GenerationParams,
+        constraint: TokenConstraint | None = None,
+    ) -> Iterator[int]:
         llama = self._llama
         # A fresh state for every request: reusing a cached prompt prefix changed greedy
         # output in llama.cpp (RUNTIME-NOTES), and slmkit promises determinism.
@@ -178,10 +219,18 @@ class LlamaCppEngine(TokenEngine):
             typical_p=1.0,
             repeat_penalty=params.repetition_penalty,
             reset=True,
+            logits_processor=None if constraint is None else _masking(constraint),
         )
 
     def close(self) -> None:
         self._llama.close()
+
+
+def _masking(constraint: TokenConstraint) -> Any:
+    """llama-cpp-python's logits hook, applied before its samplers (greedy included)."""
+    from llama_cpp import LogitsProcessorList
+
+    return LogitsProcessorList([lambda _ids, logits: constraint.apply(logits)])
 
 
 @contextlib.contextmanager
