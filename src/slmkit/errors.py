@@ -260,8 +260,10 @@ class StructuredOutputInvalid(GenerationError):
     """An answer that ended with "stop" does not validate under its ``response_format``.
 
     ``text`` holds the answer. Local backends constrain every token, so this comes from a
-    hosted service that ignored or half-supported the format. Fix: retry, simplify the
-    schema, or use a local backend, which constrains decoding itself.
+    hosted service that ignored or half-supported the format.
+
+    Fix: retry, simplify the schema, or use a local backend (``llamacpp``), which
+    constrains decoding itself.
     """
 
     def __init__(self, message: str, text: str) -> None:

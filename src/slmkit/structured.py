@@ -192,7 +192,9 @@ def _compiled(response_format: ResponseFormat) -> ResponseFormat:
 def _keyword(message: str) -> str | None:
     """The schema keyword an llguidance error names (``Unimplemented keys: ["not"]``)."""
     found = re.search(r'keys?:?\s*\[?"([^"]+)"', message)
-    return found.group(1) if found else None
+    if found:
+        return found.group(1)
+    return "format" if message.startswith("Unknown format") else None
 
 
 class TokenConstraint:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -193,9 +194,11 @@ class LlamaCppEngine(TokenEngine):
             from llguidance.llamacpp import lltokenizer_from_vocab
 
             began = perf_counter()
-            self._grammar_tokenizer = lltokenizer_from_vocab(
-                self._llama._model.vocab, n_vocab=self._llama.n_vocab()
-            )
+            with warnings.catch_warnings():  # it calls a deprecated alias once per token
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._grammar_tokenizer = lltokenizer_from_vocab(
+                    self._llama._model.vocab, n_vocab=self._llama.n_vocab()
+                )
             self.grammar_tokenizer_build_s = perf_counter() - began
         return self._grammar_tokenizer
 
