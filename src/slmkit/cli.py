@@ -77,6 +77,22 @@ def _print_stream(chunks: Iterator[Any]) -> str:
     return "".join(parts)
 
 
+def _response_format_file(path: Path) -> dict[str, Any]:
+    """A response_format from a file: a bare JSON Schema, or a dict with a "type"."""
+    from .errors import InvalidRequest
+
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(
+            f"--json-schema {path}: cannot read a JSON schema ({exc}); pass a JSON file",
+            field="response_format",
+        ) from None
+    if isinstance(value, dict) and value.get("type") in ("json_schema", "json_object"):
+        return value
+    return {"type": "json_schema", "json_schema": {"name": path.stem, "schema": value}}
+
+
 @app.command()
 @friendly_errors
 def chat(
@@ -89,13 +105,22 @@ def chat(
     max_tokens: MaxTokensOpt = None,
     temperature: TemperatureOpt = None,
     as_json: JsonOpt = False,
+    json_schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--json-schema",
+            help="JSON Schema file (or a response_format dict): the answer must fit it.",
+        ),
+    ] = None,
 ) -> None:
     """Chat with a model; the answer streams as it is generated."""
     from ._api import load
     from ._messages import as_messages
 
-    llm = load(model, backend)
     params = _params(max_tokens, temperature)
+    if json_schema is not None:
+        params["response_format"] = _response_format_file(json_schema)
+    llm = load(model, backend)
     history: list[Any] = [{"role": "system", "content": system}] if system else []
     if prompt is not None:
         messages = history + as_messages(prompt)

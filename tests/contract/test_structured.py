@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, Field
+from typer.testing import CliRunner
 
 from slmkit import errors
 from slmkit._llm import LLM
+from slmkit.cli import app
 
 SCHEMA = {
     "type": "object",
@@ -166,3 +169,17 @@ def test_undeclared_types_are_refused_by_name(chat_llm: LLM, backend: str) -> No
     }
     with pytest.raises(errors.UnsupportedFeature, match=f"{backend!r}.*{kind!r}"):
         chat_llm.chat("hi", response_format=formats[kind])
+
+
+def test_the_cli_answers_under_a_schema_file(chat_llm: LLM, backend: str, tmp_path: Path) -> None:
+    _check(chat_llm, backend, "json_schema")
+    schema_file = tmp_path / "reply.json"
+    schema_file.write_text(json.dumps(SCHEMA))
+    command = ["chat", "Who wrote Hamlet?", "--backend", backend, "--max-tokens", "48"]
+    result = CliRunner().invoke(app, [*command, "--json", "--json-schema", str(schema_file)])
+    assert result.exit_code == 0, result.output
+    completion = json.loads(result.output)
+    if completion["finish_reason"] == "stop":
+        assert completion["parsed"] == _validates(completion["text"])
+    else:
+        assert completion["parsed"] is None
