@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, replace
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -77,6 +77,19 @@ def _print_stream(chunks: Iterator[Any]) -> str:
     return "".join(parts)
 
 
+def _completion_json(result: Any) -> str:
+    """A Completion as JSON (its runtime facts are read-only mappings asdict cannot copy)."""
+    data = asdict(replace(result, runtime={}, parsed=None))
+    data["runtime"], data["parsed"] = result.runtime, result.parsed
+    return json.dumps(data, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def _response_format_file(path: Path) -> dict[str, Any]:
     """A response_format from a file: a bare JSON Schema, or a dict with a "type"."""
     from .errors import InvalidRequest
@@ -126,7 +139,7 @@ def chat(
         messages = history + as_messages(prompt)
         if as_json:
             result = llm.chat(messages, **params)
-            out.print_json(json.dumps(asdict(result)))
+            out.print_json(_completion_json(result))
         else:
             _print_stream(llm.stream(messages, **params))
         return
@@ -160,7 +173,7 @@ def generate(
     llm = load(model, backend)
     params = _params(max_tokens, temperature)
     if as_json:
-        out.print_json(json.dumps(asdict(llm.generate(prompt, **params))))
+        out.print_json(_completion_json(llm.generate(prompt, **params)))
     else:
         _print_stream(llm.stream_generate(prompt, **params))
 

@@ -22,6 +22,7 @@ BACKEND_MAY_IMPORT = {
     "slmkit.trial",
     "slmkit.calibrate",
     "slmkit.scheduler",
+    "slmkit.structured",
     "slmkit._threads",
 }
 

@@ -317,8 +317,7 @@ class HostedEngine(RemoteEngine):
         params = request.params
         if request.messages is not None:
             chat = [{"role": m["role"], "content": m["content"]} for m in request.messages]
-            constraint = request.constraint
-            return self._drive(lambda: self.open_chat(chat, params, constraint), "chat request")
+            return self._drive(lambda: self.open_chat(chat, params, request.constraint), "chat")
         prompt = request.prompt or ""
         return self._drive(lambda: self.open_completion(prompt, params), "completion request")
 
@@ -328,9 +327,7 @@ class HostedEngine(RemoteEngine):
     def open_chat(
         self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
     ) -> Any:
-        """Send a streaming chat request; return the SDK stream once headers arrived.
-
-        ``constraint`` (a response_format) is sent in the service's own form."""
+        """Open a streaming chat, ``constraint`` in the service's form; return the SDK stream."""
 
     def open_completion(self, prompt: str, params: Any) -> Any:
         raise NotImplementedError
@@ -505,8 +502,7 @@ class HostedEngine(RemoteEngine):
         params = request.params
         if request.messages is not None:
             chat = [{"role": m["role"], "content": m["content"]} for m in request.messages]
-            constraint = request.constraint
-            opened = self._adrive(lambda: self.aopen_chat(chat, params, constraint), "chat")
+            opened = self._adrive(lambda: self.aopen_chat(chat, params, request.constraint), "chat")
         else:
             prompt = request.prompt or ""
             opened = self._adrive(lambda: self.aopen_completion(prompt, params), "completion")
