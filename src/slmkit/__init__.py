@@ -14,10 +14,21 @@ from typing import TYPE_CHECKING, Any
 from . import backends, errors
 from .convert import convert  # eager: the subpackage of that name would shadow a lazy one
 from .errors import SlmkitError
-from .types import Chunk, Completion, Message, ModelInfo, Timings, Usage
+from .types import Chunk, Completion, Embeddings, Message, ModelInfo, Timings, Usage
 
 if TYPE_CHECKING:
-    from ._api import achat, agenerate, astream, chat, close_all, generate, load, stream
+    from ._api import (
+        achat,
+        aembed,
+        agenerate,
+        astream,
+        chat,
+        close_all,
+        embed,
+        generate,
+        load,
+        stream,
+    )
     from ._llm import LLM
     from ._pull import pull
     from .params import GenerationParams
@@ -32,6 +43,7 @@ __all__ = [
     "BackendStatus",
     "Chunk",
     "Completion",
+    "Embeddings",
     "GenerationParams",
     "HardwareReport",
     "Message",
@@ -42,12 +54,14 @@ __all__ = [
     "Usage",
     "__version__",
     "achat",
+    "aembed",
     "agenerate",
     "astream",
     "backends",
     "chat",
     "close_all",
     "convert",
+    "embed",
     "errors",
     "generate",
     "list_backends",
@@ -66,6 +80,8 @@ _LAZY = {
     "stream": "._api",
     "agenerate": "._api",
     "achat": "._api",
+    "embed": "._api",
+    "aembed": "._api",
     "astream": "._api",
     "close_all": "._api",
     "LLM": "._llm",

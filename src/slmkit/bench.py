@@ -194,9 +194,37 @@ def _run_child(config: dict[str, Any], timeout_s: float) -> dict[str, Any]:
             return {"backend": backend, "error": f"timed out after {timeout_s:.0f} s"}
         if out_path.is_file():
             result: dict[str, Any] = json.loads(out_path.read_text(encoding="utf-8"))
-            return result
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"backend": backend, "error": f"exit {proc.returncode}: " + " | ".join(tail)}
+            if proc.returncode == 0 or "error" in result:
+                return result
+            # It died after some runs: keep them, and say how it ended.
+            return {**result, **_crash_row(backend, proc.returncode, proc.stderr)}
+        return {"backend": backend, **_crash_row(backend, proc.returncode, proc.stderr)}
+
+
+def _crash_row(backend: str, returncode: int, stderr: str) -> dict[str, Any]:
+    """A child that died without a result: which signal, and what slmkit does about it
+    on this machine (the configuration its crash trials chose, or that none covers it)."""
+    from .trial import describe_exit, stored_decisions
+
+    signal_name, words = describe_exit(returncode)
+    tail = " | ".join(stderr.strip().splitlines()[-2:])
+    if signal_name is None:
+        return {"error": f"the bench process exited with {words}: {tail}".rstrip(": ")}
+    decisions = [d for d in stored_decisions() if d.backend == backend]
+    if decisions:
+        action = (
+            f"slmkit already loads it here with the configuration its crash trial chose "
+            f"({decisions[0].reason}), so this fault is one the trial does not cover"
+        )
+    else:
+        action = "slmkit has no crash trial for this backend"
+    return {
+        "error": (
+            f"{backend} crashed with {words} in its bench process (yours is unharmed); "
+            f"{action}: use another backend here, and report it with `slmkit probe --json`"
+        ),
+        "crash_signal": signal_name,
+    }
 
 
 def autotune(report: dict[str, Any]) -> Path:
@@ -369,7 +397,7 @@ def _worker_main(argv: list[str]) -> int:
     except SlmkitError as exc:
         row = {"backend": config["backend"], "error": f"{type(exc).__name__}: {exc}"}
     except Exception as exc:
-        row = {"backend": config["backend"], "error": f"crashed: {type(exc).__name__}: {exc}"}
+        row = {"backend": config["backend"], "error": f"failed: {type(exc).__name__}: {exc}"}
     out_path.write_text(json.dumps(row), encoding="utf-8")
     return 0
 

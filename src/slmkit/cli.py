@@ -1,8 +1,10 @@
-"""The ``slmkit`` command. Errors print one line and exit non-zero, never a traceback."""
+"""The ``slmkit`` command. Errors print one line and exit non-zero, never a traceback
+(``SLMKIT_DEBUG=1`` shows the traceback of an unexpected error, for a bug report)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, replace
@@ -10,13 +12,14 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .errors import SlmkitError
+from .errors import InvalidRequest, SlmkitError
 
 app = typer.Typer(
     add_completion=False,
@@ -44,17 +47,54 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SlmkitError as exc:
-            # escaped: messages hold install commands like pip install "slmkit[onnx]",
-            # whose [onnx] rich would take for markup and drop
-            err.print(
-                f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False
-            )
+            _error_line(exc)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except Exception as exc:  # a bug: still one line, the traceback on request
+            if os.environ.get("SLMKIT_DEBUG"):
+                raise
+            _error_line(exc, hint=" (an slmkit bug: set SLMKIT_DEBUG=1 for the traceback)")
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _error_line(exc: BaseException, hint: str = "") -> None:
+    """One line on stderr, never wrapped mid-sentence, whatever the terminal width."""
+    text = " ".join(f"{type(exc).__name__}: {exc}{hint}".split())
+    # escaped: messages hold install commands like pip install "slmkit[onnx]",
+    # whose [onnx] rich would take for markup and drop
+    err.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def _stream_fitting(llm: Any, history: list[Any], params: dict[str, Any]) -> Iterator[Any]:
+    """Stream the answer to ``history``, dropping its oldest exchanges while it is too long.
+
+    The system message stays; the latest user message alone must fit, else the error.
+    """
+    from .errors import ContextLengthExceeded
+
+    first = 1 if history and history[0]["role"] == "system" else 0
+    dropped = 0
+    while True:
+        try:
+            chunks = llm.stream(history, **params)
+            break
+        except ContextLengthExceeded:
+            if len(history) - first <= 1:
+                raise
+            del history[first : first + 2]  # the oldest question and its answer
+            dropped += 1
+    if dropped:
+        err.print(
+            f"[dim](dropped the oldest {dropped} exchange(s) to fit the context)[/]",
+            soft_wrap=True,
+        )
+    return chunks  # type: ignore[no-any-return]
 
 
 def _params(max_tokens: int | None, temperature: float | None) -> dict[str, Any]:
@@ -151,8 +191,17 @@ def chat(
             break
         if not line.strip():
             break
-        history += as_messages(line)
-        answer = _print_stream(llm.stream(history, **params))
+        try:
+            history += as_messages(line)
+        except InvalidRequest as exc:  # this message only: the session goes on
+            _error_line(exc)
+            continue
+        try:
+            answer = _print_stream(_stream_fitting(llm, history, params))
+        except InvalidRequest as exc:
+            history.pop()
+            _error_line(exc)
+            continue
         history.append({"role": "assistant", "content": answer})
     llm.close()
 
@@ -185,8 +234,9 @@ def backends(as_json: JsonOpt = False) -> None:
     from .registry import backend_statuses
 
     rows = backend_statuses()
+    trials = _trial_reasons()
     if as_json:
-        out.print_json(json.dumps([asdict(r) for r in rows]))
+        out.print_json(json.dumps([{**asdict(r), "trials": trials.get(r.name, [])} for r in rows]))
         return
     _print_table(
         ("backend", "kind", "installed", "usable", "extra", "notes"),
@@ -197,11 +247,21 @@ def backends(as_json: JsonOpt = False) -> None:
                 "yes" if r.installed else "no",
                 Text("yes", style="green") if r.usable else Text("no", style="red"),
                 f"slmkit[{r.extra}]",
-                r.reason or r.description,
+                "; ".join([r.reason or r.description, *trials.get(r.name, [])]),
             )
             for r in rows
         ],
     )
+
+
+def _trial_reasons() -> dict[str, list[str]]:
+    """Backend name -> what its cached trials on this machine chose and why."""
+    from .trial import stored_decisions
+
+    reasons: dict[str, list[str]] = {}
+    for decision in stored_decisions():
+        reasons.setdefault(decision.backend, []).append(f"trial: {decision.reason}")
+    return reasons
 
 
 @app.command()
@@ -220,14 +280,21 @@ def models(as_json: JsonOpt = False) -> None:
             (
                 s.alias,
                 s.title,
-                "yes" if s.is_chat else "base",
-                s.packaged.install if s.packaged else "",
+                "embed" if s.is_embedding else "yes" if s.is_chat else "base",
+                _offline_install(s),
                 ", ".join(sorted(s.hub)),
                 ", ".join(sorted(s.hosted)),
             )
             for s in specs
         ],
     )
+
+
+def _offline_install(spec: Any) -> str:
+    if spec.packaged is not None:
+        return str(spec.packaged.install)
+    packaged = spec.packaged_data.get("hf")
+    return packaged.install if packaged is not None else ""
 
 
 def _print_table(columns: tuple[str, ...], rows: list[tuple[str | Text, ...]]) -> None:
@@ -242,13 +309,19 @@ def _print_table(columns: tuple[str, ...], rows: list[tuple[str | Text, ...]]) -
 @friendly_errors
 def convert(
     model: Annotated[str, typer.Argument(help="Catalog alias, .gguf file or checkpoint folder.")],
-    to: Annotated[str, typer.Option("--to", help="Target format: hf, onnx, openvino, mlx.")],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="Target format: hf, onnx, openvino, mlx (an embedding model: onnx, gguf)."
+        ),
+    ],
     out_dir: Annotated[
         str | None, typer.Option("--out", help="Write here instead of the slmkit cache.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False,
     precision: Annotated[
-        str | None, typer.Option("--precision", help="e.g. fp32, fp16, bf16, int4 (per target).")
+        str | None,
+        typer.Option("--precision", help="e.g. fp32, fp16, bf16, int4, int8 (per target)."),
     ] = None,
     execution_provider: Annotated[
         str | None, typer.Option("--execution-provider", help="ONNX: cpu, cuda, dml, ...")
@@ -326,18 +399,43 @@ def probe(
     deep: Annotated[
         bool, typer.Option("--deep", help="Also ask OpenVINO for its devices (imports it).")
     ] = False,
+    retrial: Annotated[
+        bool,
+        typer.Option(
+            "--retrial", help="Forget this machine's crash-trial verdicts; the next load retries."
+        ),
+    ] = False,
 ) -> None:
-    """Show this machine's hardware and the backend ranking that backend="auto" uses."""
+    """Show this machine's hardware, the configurations its crash trials chose, and the
+    backend ranking that backend="auto" uses."""
     from .probe import probe as read_hardware
     from .ranking import rank_backends
+    from .trial import forget, stored_decisions
 
+    if retrial:
+        err.print(f"forgot {forget()} trial verdict(s); the next load tries again")
     report = read_hardware(deep=deep)
     ranking = rank_backends(report, model)
+    decisions = stored_decisions(report.fingerprint())
     if as_json:
-        data = {"hardware": report.to_dict(), "ranking": [asdict(r) for r in ranking]}
+        data = {
+            "hardware": report.to_dict(),
+            "trials": [{**d.to_dict(), "reason": d.reason} for d in decisions],
+            "ranking": [asdict(r) for r in ranking],
+        }
         out.print_json(json.dumps(data))
         return
     out.print(_hardware_table(report))
+    if decisions:
+        trials = Table("backend", "trial", "for", "chose", "why", title="crash trials here")
+        for d in decisions:
+            chose = ", ".join(f"{k}={v}" for k, v in (d.chosen or {}).items()) or "nothing safe"
+            kind = " ".join(
+                "/".join(map(str, v)) if isinstance(v, list) else str(v)
+                for v in d.key["context"].values()
+            )
+            trials.add_row(d.backend, d.trial, escape(kind), chose, escape(d.reason))
+        out.print(trials)
     table = Table("#", "backend", "usable", "score", "why", title="backend ranking for auto")
     for place, r in enumerate(ranking, 1):
         usable = "[green]yes[/]" if r.usable else "[red]no[/]"
@@ -457,7 +555,7 @@ def _bench_table(report: dict[str, Any]) -> Table:
     table = Table(*columns, title=title)
     for r in report["results"]:
         if "error" in r:
-            table.add_row(r["backend"], f"[red]{r['error']}[/]", *[""] * (len(columns) - 2))
+            table.add_row(r["backend"], f"[red]{escape(r['error'])}[/]", *[""] * (len(columns) - 2))
             continue
         fraction = r.get("decode_fraction")
         ratio = r.get("overhead_ratio")
@@ -475,6 +573,60 @@ def _bench_table(report: dict[str, Any]) -> Table:
             f"{ratio:.3f}" if ratio else ("n/a" if "overhead_error" in r else ""),
         )
     return table
+
+
+@app.command()
+@friendly_errors
+def serve(
+    model: Annotated[
+        str | None, typer.Argument(help="Model to serve; default: the configured default.")
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Another model to serve (repeatable), loaded on use."),
+    ] = None,
+    backend: BackendOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="SLMKIT_API_KEY",
+            show_envvar=True,
+            help="Require this key (Authorization: Bearer KEY); prefer the variable.",
+        ),
+    ] = None,
+    max_queue: Annotated[
+        int, typer.Option("--max-queue", min=0, help="Requests that may wait per model.")
+    ] = 32,
+    parallel: Annotated[
+        int, typer.Option("--parallel", min=1, help="Requests that run at once per model.")
+    ] = 1,
+    cors_origins: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", help="Allow browser calls from this origin (repeatable)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
+) -> None:
+    """OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models,
+    /health, /metrics) over any backend. SIGTERM drains the streams in flight, then exits."""
+    from .config import load_settings
+    from .server import create_app
+    from .server.run import serve as run_server
+
+    names = [name for name in (model, *(models or [])) if name]
+    server_app = create_app(
+        names or [load_settings().model],
+        api_key=api_key or None,
+        max_queue=max_queue,
+        parallel=parallel,
+        cors_origins=cors_origins or (),
+        backend=backend,
+    )
+    code = run_server(server_app, host=host, port=port, log_level=log_level)
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:

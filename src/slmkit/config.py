@@ -15,13 +15,16 @@ A file looks like::
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidRequest
 
 __all__ = ["Settings", "load_settings"]
 
@@ -73,9 +76,9 @@ def find_config_file(start: Path | None = None) -> tuple[Path, dict[str, Any]] |
         if not path.is_file():
             raise ConfigError(f"SLMKIT_CONFIG points to {path}, which does not exist")
         data = _read_toml(path)
-        return path, data.get("tool", {}).get(
-            "slmkit", data
-        ) if path.name == "pyproject.toml" else data
+        if path.name != "pyproject.toml":
+            return path, data
+        return path, _tool_section(data, path) or data
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / "slmkit.toml"
@@ -83,10 +86,25 @@ def find_config_file(start: Path | None = None) -> tuple[Path, dict[str, Any]] |
             return candidate, _read_toml(candidate)
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file():
-            section = _read_toml(pyproject).get("tool", {}).get("slmkit")
+            section = _tool_section(_read_toml(pyproject), pyproject)
             if section is not None:
                 return pyproject, section
     return None
+
+
+def _tool_section(data: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    """pyproject.toml's [tool.slmkit] table, or None when it has none."""
+    tool = data.get("tool")
+    if tool is None:
+        return None
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: tool must be a table, not {_kind(tool)}")
+    section = tool.get("slmkit")
+    if section is not None and not isinstance(section, dict):
+        raise ConfigError(
+            f"{path}: tool.slmkit must be a table ([tool.slmkit]), not {_kind(section)}"
+        )
+    return section
 
 
 def _check_table(data: dict[str, Any], origin: str) -> None:
@@ -94,12 +112,46 @@ def _check_table(data: dict[str, Any], origin: str) -> None:
     unknown = set(data) - allowed
     if unknown:
         raise ConfigError(
-            f"{origin}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"{origin}: unknown key(s) {', '.join(map(_key, sorted(unknown)))}; "
             f"allowed: {', '.join(sorted(allowed))}"
         )
+    for key in ("model", "backend"):
+        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
+            raise ConfigError(f"{origin}: {key} must be a non-empty string, not {_kind(data[key])}")
     for key in ("params", "backends"):
         if key in data and not isinstance(data[key], dict):
-            raise ConfigError(f"{origin}: [{key}] must be a table")
+            raise ConfigError(f"{origin}: [{key}] must be a table, not {_kind(data[key])}")
+    for name, options in data.get("backends", {}).items():
+        if not isinstance(options, dict):
+            name = _key(name)
+            raise ConfigError(
+                f"{origin}: backends.{name} must be a table of that backend's options "
+                f"([backends.{name}] then one option per line), not {_kind(options)}"
+            )
+    _check_params(data.get("params", {}), lambda name: f"{origin}: params.{_key(name)}")
+
+
+def _key(name: str) -> str:
+    """A TOML key as written in a message: bare when it can be, else quoted (one line)."""
+    return name if re.fullmatch(r"[A-Za-z0-9_\-\[\]]+", name) else json.dumps(name)
+
+
+def _check_params(params: dict[str, Any], where: Callable[[str], str]) -> None:
+    """Generation parameters from a file or the environment, checked where they come from."""
+    from .params import parse_params
+
+    try:
+        parse_params(None, **params)
+    except InvalidRequest as exc:
+        raise ConfigError(f"{where(exc.field or 'params')}: {exc}") from None
+
+
+def _kind(value: Any) -> str:
+    """A config value as the user wrote it, with its TOML type."""
+    names = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array"}
+    kind = "table" if isinstance(value, dict) else names.get(type(value), type(value).__name__)
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    return f"the {kind} {shown}"
 
 
 def _env_params() -> dict[str, Any]:
@@ -117,6 +169,7 @@ def _env_params() -> dict[str, Any]:
     stop = os.environ.get("SLMKIT_STOP")
     if stop:
         params["stop"] = stop
+    _check_params(params, lambda name: f"SLMKIT_{name.split('[')[0].upper()}")
     return params
 
 

@@ -13,11 +13,14 @@
     │   │   └── HubAccessDenied      gated, private or unknown hub repo (names HF_TOKEN)
     │   ├── DownloadError            a hub download broke off or failed its checksum
     │   ├── InvalidModelFile         file exists but is not a usable model
+    │   │   └── ChatTemplateError    the chat template failed, or went past a time/size limit
     │   └── ConversionError          `slmkit convert` failed (nothing left half-written)
     ├── InvalidRequest               bad input: names the field and the fix
     │   ├── ContextLengthExceeded    prompt + max_tokens do not fit the context
     │   ├── NotAChatModel            chat() on a base model or one without a template
     │   ├── LLMClosed                the LLM was closed; load() the model again
+    │   ├── NotAGenerativeModel      chat()/generate()/stream() on an embedding model
+    │   ├── NotAnEmbeddingModel      embed() on a model that generates text
     │   └── UnsupportedSchema        response_format cannot be compiled (names the keyword)
     ├── GenerationError              the runtime failed while generating
     │   └── StructuredOutputInvalid  a constrained answer failed validation (has ``text``)
@@ -39,6 +42,7 @@ __all__ = [
     "BackendError",
     "BackendNotInstalled",
     "BackendUnavailable",
+    "ChatTemplateError",
     "ConfigError",
     "ContextLengthExceeded",
     "ConversionError",
@@ -53,6 +57,8 @@ __all__ = [
     "ModelNotDownloaded",
     "ModelNotFound",
     "NotAChatModel",
+    "NotAGenerativeModel",
+    "NotAnEmbeddingModel",
     "RateLimitError",
     "RequestTimeout",
     "ServiceError",
@@ -181,6 +187,14 @@ class InvalidModelFile(ModelError):
     """
 
 
+class ChatTemplateError(InvalidModelFile):
+    """A chat template (untrusted input) failed, or ran past its time or size limit.
+
+    Fix: pass a trusted template with ``load(..., chat_template=...)``, or use a model
+    whose template renders; the message names the template's source.
+    """
+
+
 class ConversionError(ModelError):
     """Converting a model to another format failed; no partial artifact is left behind.
 
@@ -246,6 +260,14 @@ class UnsupportedSchema(InvalidRequest):
     def __init__(self, message: str, keyword: str | None = None) -> None:
         self.keyword = keyword
         super().__init__(message, field="response_format")
+
+
+class NotAGenerativeModel(InvalidRequest):
+    """chat(), generate() or stream() on an embedding model: it only answers embed()."""
+
+
+class NotAnEmbeddingModel(InvalidRequest):
+    """embed() on a model that generates text: load an embedding model instead."""
 
 
 class GenerationError(SlmkitError):

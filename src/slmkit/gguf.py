@@ -1,8 +1,11 @@
 """A small, dependency-free GGUF reader: validates a file before any runtime sees it.
 
 It reads the header, the metadata and the tensor table, and checks that every
-tensor's data lies inside the file, so a text file or a truncated download
-gives :class:`InvalidModelFile` instead of a crash inside a runtime.
+tensor's data lies inside the file, so a text file, a truncated download or a
+corrupt header gives :class:`InvalidModelFile` instead of a crash inside a runtime.
+Every count and length is checked against the bytes left in the file before
+anything is read or allocated, so no header, however damaged, makes the reader
+hang or allocate more than the file holds.
 """
 
 from __future__ import annotations
@@ -18,19 +21,25 @@ from .errors import InvalidModelFile, ModelNotFound
 __all__ = ["GGUFInfo", "read_gguf"]
 
 _MAGIC = b"GGUF"
-# ggml type id -> (bytes per block, elements per block)
-_TYPE_SIZES = {
-    0: (4, 1), 1: (2, 1), 2: (18, 32), 3: (20, 32), 6: (22, 32), 7: (24, 32), 8: (34, 32),
-    9: (36, 32), 10: (84, 256), 11: (110, 256), 12: (144, 256), 13: (176, 256), 14: (210, 256),
-    15: (292, 256), 16: (66, 256), 17: (74, 256), 18: (98, 256), 19: (50, 256), 20: (18, 32),
-    21: (110, 256), 22: (82, 256), 23: (136, 256), 24: (1, 1), 25: (2, 1), 26: (4, 1),
-    27: (8, 1), 28: (8, 1), 29: (56, 256), 30: (2, 1), 34: (54, 256), 35: (66, 256),
-    39: (17, 32),
+# ggml type id -> (name, bytes per block, elements per block)
+_TYPES = {
+    0: ("F32", 4, 1), 1: ("F16", 2, 1), 2: ("Q4_0", 18, 32), 3: ("Q4_1", 20, 32),
+    6: ("Q5_0", 22, 32), 7: ("Q5_1", 24, 32), 8: ("Q8_0", 34, 32), 9: ("Q8_1", 36, 32),
+    10: ("Q2_K", 84, 256), 11: ("Q3_K", 110, 256), 12: ("Q4_K", 144, 256),
+    13: ("Q5_K", 176, 256), 14: ("Q6_K", 210, 256), 15: ("Q8_K", 292, 256),
+    16: ("IQ2_XXS", 66, 256), 17: ("IQ2_XS", 74, 256), 18: ("IQ3_XXS", 98, 256),
+    19: ("IQ1_S", 50, 256), 20: ("IQ4_NL", 18, 32), 21: ("IQ3_S", 110, 256),
+    22: ("IQ2_S", 82, 256), 23: ("IQ4_XS", 136, 256), 24: ("I8", 1, 1), 25: ("I16", 2, 1),
+    26: ("I32", 4, 1), 27: ("I64", 8, 1), 28: ("F64", 8, 1), 29: ("IQ1_M", 56, 256),
+    30: ("BF16", 2, 1), 34: ("TQ1_0", 54, 256), 35: ("TQ2_0", 66, 256), 39: ("MXFP4", 17, 32),
 }  # fmt: skip
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
             10: "<Q", 11: "<q", 12: "<d"}  # fmt: skip
 _STRING, _ARRAY = 8, 9
 _MAX_STRING = 64 << 20
+_MAX_COUNT = 1_000_000  # tensors, metadata keys
+_MAX_DIMS = 4  # GGML_MAX_DIMS
+_MAX_NESTING = 8  # arrays of arrays: real files use none
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,10 @@ class GGUFInfo:
     version: int
     metadata: dict[str, Any]
     tensor_count: int
+    #: Where the tensor data starts (the header's size, aligned).
+    data_offset: int = 0
+    #: The ggml types of its tensors ("Q4_K", "Q6_K", "F32", ...): its quantization mix.
+    tensor_types: frozenset[str] = frozenset()
 
     @property
     def architecture(self) -> str:
@@ -63,21 +76,36 @@ class _Reader:
     def __init__(self, data: mmap.mmap | bytes, path: Path) -> None:
         self.data, self.path, self.pos = data, path, 0
 
+    def need(self, n: int) -> None:
+        """Raise unless ``n`` more bytes are left: every read and skip asks first."""
+        if self.pos + n > len(self.data):
+            raise self.invalid(
+                f"it is truncated: the file ends inside its header ({len(self.data)} bytes, "
+                f"{self.pos + n} needed; an incomplete download?)"
+            )
+
     def read(self, n: int) -> bytes:
-        end = self.pos + n
-        if end > len(self.data):
-            raise self.invalid("the file ends inside its header (truncated download?)")
-        chunk = self.data[self.pos : end]
-        self.pos = end
+        self.need(n)
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
         return bytes(chunk)
+
+    def skip(self, n: int) -> None:
+        self.need(n)
+        self.pos += n
 
     def scalar(self, fmt: str) -> Any:
         size = struct.calcsize(fmt)
-        if self.pos + size > len(self.data):
-            raise self.invalid("the file ends inside its header (truncated download?)")
+        self.need(size)
         value = struct.unpack_from(fmt, self.data, self.pos)[0]
         self.pos += size
         return value
+
+    def count(self, item_bytes: int) -> int:
+        """A u64 count of items of at least ``item_bytes`` each that must fit in the file."""
+        count: int = self.scalar("<Q")
+        self.need(count * item_bytes)
+        return count
 
     def string(self) -> str:
         length = self.scalar("<Q")
@@ -86,29 +114,40 @@ class _Reader:
         return self.read(length).decode("utf-8", errors="replace")
 
     def skip_strings(self, count: int) -> None:
-        data, pos, unpack = self.data, self.pos, struct.unpack_from
+        data, pos, end, unpack = self.data, self.pos, len(self.data), struct.unpack_from
         for _ in range(count):
+            if pos + 8 > end:
+                self.pos = pos
+                self.need(8)
             pos += 8 + unpack("<Q", data, pos)[0]
-        if pos > len(data):
-            raise self.invalid("the file ends inside its header (truncated download?)")
         self.pos = pos
+        self.need(0)
 
-    def value(self, kind: int, keep: bool) -> Any:
+    def value(self, kind: int, keep: bool, depth: int = 0) -> Any:
         if kind in _SCALARS:
             return self.scalar(_SCALARS[kind])
         if kind == _STRING:
             return self.string()
-        if kind == _ARRAY:
-            item_kind, count = self.scalar("<I"), self.scalar("<Q")
-            if not keep and item_kind in _SCALARS:
-                self.pos += struct.calcsize(_SCALARS[item_kind]) * count
-                return None
-            if not keep and item_kind == _STRING:
-                self.skip_strings(count)
-                return None
-            items = [self.value(item_kind, keep) for _ in range(count)]
-            return items if keep else None
-        raise self.invalid(f"unknown metadata value type {kind} (corrupt file?)")
+        if kind != _ARRAY:
+            raise self.invalid(f"unknown metadata value type {kind} (corrupt file?)")
+        if depth >= _MAX_NESTING:
+            raise self.invalid("metadata arrays nested implausibly deep (corrupt file?)")
+        item_kind = self.scalar("<I")
+        if item_kind in _SCALARS:
+            item_bytes = struct.calcsize(_SCALARS[item_kind])
+        elif item_kind in (_STRING, _ARRAY):
+            item_bytes = 8 if item_kind == _STRING else 12  # its length / its type + count
+        else:
+            raise self.invalid(f"unknown metadata array type {item_kind} (corrupt file?)")
+        count = self.count(item_bytes)
+        if not keep and item_kind in _SCALARS:
+            self.skip(item_bytes * count)
+            return None
+        if not keep and item_kind == _STRING:
+            self.skip_strings(count)
+            return None
+        items = [self.value(item_kind, keep, depth + 1) for _ in range(count)]
+        return items if keep else None
 
     def invalid(self, why: str) -> InvalidModelFile:
         return InvalidModelFile(
@@ -128,38 +167,56 @@ def read_gguf(path: str | Path) -> GGUFInfo:
         raise InvalidModelFile(f"{path} is a directory, not a GGUF file; pass the .gguf file")
     size = path.stat().st_size
     if size < 24:
-        raise InvalidModelFile(f"{path} is not a valid GGUF model: only {size} bytes")
+        raise InvalidModelFile(
+            f"{path} is not a valid GGUF model: only {size} bytes (truncated or empty); "
+            "re-download or re-convert it"
+        )
     with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        reader = _Reader(data, path)
-        if reader.read(4) != _MAGIC:
-            raise reader.invalid("it does not start with the GGUF magic bytes")
-        version = reader.scalar("<I")
-        if version not in (2, 3):
-            raise reader.invalid(f"unsupported GGUF version {version}")
-        tensor_count, kv_count = reader.scalar("<Q"), reader.scalar("<Q")
-        if tensor_count > 1_000_000 or kv_count > 1_000_000:
-            raise reader.invalid("implausible tensor or metadata count (corrupt header)")
-        metadata: dict[str, Any] = {}
-        for _ in range(kv_count):
-            key = reader.string()
-            kind = reader.scalar("<I")
-            value = reader.value(kind, keep=key in _KEEP_ARRAYS)
-            if value is not None:
-                metadata[key] = value
-        data_end = 0
-        for _ in range(tensor_count):
-            reader.string()
-            dims = [reader.scalar("<Q") for _ in range(reader.scalar("<I"))]
-            ggml_type, offset = reader.scalar("<I"), reader.scalar("<Q")
-            block = _TYPE_SIZES.get(ggml_type)
-            elements = 1
-            for d in dims:
-                elements *= d
-            nbytes = elements * block[0] // block[1] if block else 0
-            data_end = max(data_end, offset + nbytes)
-        alignment = int(metadata.get("general.alignment", 32)) or 32
-        data_start = -(-reader.pos // alignment) * alignment
+        return _parse(_Reader(data, path), size)
+
+
+def _parse(reader: _Reader, size: int) -> GGUFInfo:
+    if reader.read(4) != _MAGIC:
+        raise reader.invalid("it does not start with the GGUF magic bytes")
+    version = reader.scalar("<I")
+    if version not in (2, 3):
+        raise reader.invalid(f"unsupported GGUF version {version}")
+    tensor_count, kv_count = reader.scalar("<Q"), reader.scalar("<Q")
+    if tensor_count > _MAX_COUNT or kv_count > _MAX_COUNT:
+        raise reader.invalid("implausible tensor or metadata count (corrupt header)")
+    metadata: dict[str, Any] = {}
+    for _ in range(kv_count):
+        key = reader.string()
+        kind = reader.scalar("<I")
+        value = reader.value(kind, keep=key in _KEEP_ARRAYS)
+        if value is not None:
+            metadata[key] = value
+    data_end, types = 0, set()
+    for _ in range(tensor_count):
+        reader.string()
+        n_dims = reader.scalar("<I")
+        if n_dims > _MAX_DIMS:
+            raise reader.invalid(f"a tensor with {n_dims} dimensions (corrupt tensor table)")
+        dims = [reader.scalar("<Q") for _ in range(n_dims)]
+        ggml_type, offset = reader.scalar("<I"), reader.scalar("<Q")
+        name, block_bytes, block_elements = _TYPES.get(ggml_type, (f"type{ggml_type}", 0, 1))
+        types.add(name)
+        elements = 1
+        for d in dims:
+            elements *= d
+        data_end = max(data_end, offset + elements * block_bytes // block_elements)
+    alignment = metadata.get("general.alignment", 32)
+    if not isinstance(alignment, int) or isinstance(alignment, bool) or alignment <= 0:
+        raise reader.invalid(f"general.alignment is {alignment!r}, not a positive integer")
+    data_start = -(-reader.pos // alignment) * alignment
     if data_start + data_end > size:
         missing = data_start + data_end - size
         raise reader.invalid(f"it is truncated: {missing} bytes of tensor data are missing")
-    return GGUFInfo(path=path, version=version, metadata=metadata, tensor_count=tensor_count)
+    return GGUFInfo(
+        path=reader.path,
+        version=version,
+        metadata=metadata,
+        tensor_count=tensor_count,
+        data_offset=data_start,
+        tensor_types=frozenset(types),
+    )

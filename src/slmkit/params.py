@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ._messages import check_text
 from .errors import InvalidRequest
 
 __all__ = ["GenerationParams", "parse_params"]
@@ -41,6 +42,8 @@ class GenerationParams(BaseModel):
                 raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
             if any(not isinstance(s, str) or not s for s in value):
                 raise ValueError("each stop sequence must be a non-empty string")
+            for index, sequence in enumerate(value):
+                check_text(sequence, f"stop[{index}]")
             return list(value)
         return value
 
@@ -68,6 +71,9 @@ def parse_params(base: GenerationParams | None = None, **overrides: Any) -> Gene
         return GenerationParams.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, InvalidRequest):  # a text check already named field and fix
+            raise InvalidRequest(str(cause), field=cause.field) from None
         name = str(error["loc"][0]) if error["loc"] else "params"
         if error["type"] == "extra_forbidden":
             known = ", ".join(GenerationParams.model_fields)

@@ -34,7 +34,8 @@ __all__ = [
     "with_parsed",
 ]
 
-TYPES = ("json_schema", "json_object", "regex", "grammar")
+#: Every response_format type; an engine declares the ones it applies.
+CONSTRAINT_TYPES = frozenset({"json_schema", "json_object", "regex", "grammar"})
 
 _FIX = (
     "pass a pydantic model class, {'type': 'json_schema', 'json_schema': {'name': ..., "

@@ -4,22 +4,54 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Literal, TypedDict
 
-__all__ = ["Chunk", "Completion", "FinishReason", "Message", "ModelInfo", "Timings", "Usage"]
+__all__ = [
+    "Chunk",
+    "Completion",
+    "Embeddings",
+    "FinishReason",
+    "Message",
+    "ModelInfo",
+    "Timings",
+    "Usage",
+]
 
 #: Why a generation ended, in OpenAI's terms: "stop" (end of turn or a stop sequence),
 #: "length" (max_tokens), "tool_calls", "content_filter" (a hosted service refused).
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+class FrozenDict(dict[str, Any]):
+    """A read-only dict: JSON, pickle and deepcopy work as for a dict; mutation raises."""
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("this mapping is read-only (a frozen copy made by slmkit)")
+
+    __setitem__ = __delitem__ = _readonly
+    clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+    __ior__ = _readonly  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenDict:
+        return self  # immutable all the way down: a copy would be the same
+
+    def __copy__(self) -> FrozenDict:
+        return self
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
+
+
+_EMPTY: Mapping[str, Any] = FrozenDict()
 
 
 def freeze(value: Any) -> Any:
-    """A read-only deep copy: dicts become mappingproxies, lists tuples."""
+    """A read-only deep copy: dicts become FrozenDicts, lists tuples."""
     if isinstance(value, Mapping):
-        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return tuple(freeze(v) for v in value)
     return value
@@ -34,10 +66,15 @@ class Message(TypedDict):
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts for one request."""
+    """Token counts for one request.
+
+    ``cached_tokens``: how many of the prompt tokens were not evaluated again because the
+    engine kept them from an earlier request (prefix reuse), as OpenAI reports it.
+    """
 
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -72,7 +109,7 @@ class Completion:
     timings: Timings
     backend: str
     model: str
-    runtime: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    runtime: Mapping[str, Any] = _EMPTY
     #: The validated value under ``response_format`` (a pydantic instance, a dict, the
     #: matched text); None without one, or when the answer did not end with "stop".
     parsed: Any = None
@@ -91,8 +128,19 @@ class Chunk:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     timings: Timings | None = None
-    runtime: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    runtime: Mapping[str, Any] = _EMPTY
     parsed: Any = None
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """One vector per input, in input order; ``usage.completion_tokens`` is always 0."""
+
+    vectors: list[list[float]]
+    dimensions: int
+    usage: Usage
+    model: str
+    backend: str
 
 
 @dataclass(frozen=True)

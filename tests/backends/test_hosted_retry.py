@@ -90,7 +90,8 @@ def test_gives_up_after_max_retries_raising_the_typed_error() -> None:
     with pytest.raises(ServiceError) as info:
         with_retries(attempt, _classify, RetryPolicy(max_retries=2), "t", lambda _: None)
     assert len(calls) == 3
-    assert isinstance(info.value.__cause__, RuntimeError)
+    # chained to nothing: an SDK error may hold the key (see tests/hosted secrets tests)
+    assert info.value.__cause__ is None and info.value.__context__ is None
 
 
 def test_a_final_failure_is_never_retried() -> None:

@@ -248,3 +248,8 @@ def test_a_hub_id_missing_from_the_cache_says_what_to_do(
         errors.ModelNotFound, match="slmkit pull example/absent --backend transformers"
     ):
         slmkit.load("example/absent", backend="transformers")
+
+
+def test_a_context_length_past_the_models_positions_is_refused() -> None:
+    with pytest.raises(errors.InvalidRequest, match="context_length <="):
+        slmkit.load(BASE, backend="transformers", context_length=10**7)

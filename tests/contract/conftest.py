@@ -40,6 +40,24 @@ def _install_thirdparty_plugin() -> None:
     )
     sys.path.insert(0, str(root))
     registry.refresh()
+    _safe_llama_for_plugins()
+
+
+def _safe_llama_for_plugins() -> None:
+    """The plugin builds ``llama_cpp.Llama`` itself, as any plugin would; on a CPU where
+    llama.cpp's default weight repacking faults (AMX on some VMs) that would take the
+    test process down. The harness swaps in the setting slmkit's crash trial chose here,
+    as tests/hosted does for llama.cpp's server (docs/backends/llamacpp.md)."""
+    import llama_cpp
+
+    from slmkit.backends._llamacpp_trial import choose, llama_class
+    from slmkit.catalog import get
+    from slmkit.catalog.offline import assemble
+    from slmkit.gguf import read_gguf
+    from slmkit.probe import physical_cores
+
+    gguf = read_gguf(assemble(get(BASE_MODEL).packaged))  # type: ignore[arg-type]
+    llama_cpp.Llama = llama_class(choose(gguf, None, physical_cores()).extra_buffers)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -60,7 +60,7 @@ def test_stop_sequence_ends_generation_and_is_not_emitted(base_llm: LLM) -> None
     assert len(words) >= 4, reference
     stop = " " + words[2][:3]  # likely spans a token boundary
     cut = reference.index(stop)
-    result = base_llm.generate(OPEN_PROMPT, max_tokens=24, stop=[stop, "\x00never"])
+    result = base_llm.generate(OPEN_PROMPT, max_tokens=24, stop=[stop, "\x01never"])
     assert result.text == reference[:cut]
     assert result.finish_reason == "stop"
     assert result.usage.completion_tokens < 24

@@ -145,9 +145,8 @@ def _free_port() -> int:
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context")
 
 
-@pytest.fixture(scope="session")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL (…/v1) of llama-cpp-python's server running the default GGUF."""
+def requires_server_extra() -> None:
+    """Skip (naming the extra) when llama-cpp-python's server cannot run here."""
     requires_hosted_extra()
     missing = [m for m in SERVER_MODULES if importlib.util.find_spec(m) is None]
     if missing:
@@ -155,6 +154,12 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             f"llama-cpp-python server extra not installed ({', '.join(missing)}): "
             'pip install "slmkit[dev,llamacpp]"'
         )
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (…/v1) of llama-cpp-python's server running the default GGUF."""
+    requires_server_extra()
     from slmkit import catalog
     from slmkit.catalog import offline
     from slmkit.errors import ModelNotFound
@@ -165,15 +170,21 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         model = offline.assemble(spec.packaged)
     except ModelNotFound as exc:
         pytest.skip(f"default-model extra not installed: {exc}")
+    yield from serve_gguf(model, tmp_path_factory.mktemp("llama-server"), "--n_ctx", "4096")
+
+
+def serve_gguf(model: Path, log_dir: Path, *args: str) -> Iterator[str]:
+    """Run llama-cpp-python's server on ``model`` until the generator is closed; yield its URL."""
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    log_path = log_dir / "server.log"
+    threads = min(4, os.cpu_count() or 2)
     command = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-c", _safe_server_launcher(model, threads),
         "--model", str(model),
         "--host", "127.0.0.1",
         "--port", str(port),
-        "--n_ctx", "4096",
-        "--n_threads", str(min(4, os.cpu_count() or 2)),
+        "--n_threads", str(threads),
+        *args,
     ]  # fmt: skip
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -188,6 +199,23 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
+
+
+def _safe_server_launcher(model: Path, threads: int) -> str:
+    """``python -m llama_cpp.server`` with the weight-repacking setting slmkit's crash trial
+    chose on this machine: on CPUs where the default faults (AMX on some VMs), the stock
+    server would die of SIGSEGV on its first request (docs/backends/llamacpp.md)."""
+    from slmkit.backends._llamacpp_trial import choose
+    from slmkit.gguf import read_gguf
+
+    extra_buffers = choose(read_gguf(model), None, threads).extra_buffers
+    return (
+        "import runpy, sys, llama_cpp; "
+        "from slmkit.backends._llamacpp_trial import llama_class; "
+        f"llama_cpp.Llama = llama_class({extra_buffers!r}); "
+        "sys.argv[0] = 'llama_cpp.server'; "
+        "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)"
+    )
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:

@@ -3,6 +3,11 @@
 Tests queue faults (``server.queue(...)``); each request takes the next one, and once
 the queue is empty the server answers properly: an SSE chat stream "Hello world" with a
 finish reason and a usage chunk. Every request is recorded for assertions.
+
+Given an embedding model (``FaultServer(embedder=llm)``), it also serves
+``/v1/embeddings`` with that real model's vectors in OpenAI's wire format: it stands
+in for ``slmkit serve`` until that route exists (llama-cpp-python's server would need
+a BERT GGUF, which nothing here can make honestly).
 """
 
 from __future__ import annotations
@@ -119,7 +124,8 @@ def _events(
 class FaultServer:
     """``with FaultServer() as server: ... server.url`` (ends with /v1)."""
 
-    def __init__(self) -> None:
+    def __init__(self, embedder: Any = None) -> None:
+        self._embedder = embedder
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self.seen: list[Seen] = []
@@ -177,14 +183,10 @@ class FaultServer:
             self._stop.wait(fault.delay)
             fault = None
         if fault is not None and fault.kind == "status":
-            data = fault.body.encode()
-            handler.send_response(fault.status)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
-            for name, value in fault.headers.items():
-                handler.send_header(name, value)
-            handler.end_headers()
-            handler.wfile.write(data)
+            _send_json(handler, fault.status, fault.body, fault.headers)
+            return
+        if self._embedder is not None and handler.path.split("?")[0].endswith("/embeddings"):
+            _send_json(handler, *self._embeddings(self.seen[-1].body))
             return
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")
@@ -224,6 +226,36 @@ class FaultServer:
                 handler.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             self.hung_up.set()
+
+    def _embeddings(self, body: dict[str, Any]) -> tuple[int, str]:
+        from slmkit.errors import InvalidRequest
+
+        try:
+            result = self._embedder.embed(body["input"])
+        except InvalidRequest as exc:
+            error = {"message": str(exc), "type": "invalid_request_error", "code": None}
+            return 400, json.dumps({"error": error})
+        data = [
+            {"object": "embedding", "index": i, "embedding": vector}
+            for i, vector in enumerate(result.vectors)
+        ]
+        tokens = result.usage.prompt_tokens
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        answer = {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+        return 200, json.dumps(answer)
+
+
+def _send_json(
+    handler: BaseHTTPRequestHandler, code: int, body: str, headers: dict[str, str] | None = None
+) -> None:
+    data = body.encode()
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def _write_chunk(handler: BaseHTTPRequestHandler, data: bytes) -> None:

@@ -186,3 +186,81 @@ def test_the_internet_guard_refuses_public_addresses() -> None:
         socket.create_connection(("93.184.216.34", 443), timeout=1)
     with pytest.raises(InternetBlocked):
         socket.getaddrinfo("api.openai.com", 443)
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def _everything_shown(llm: Any, exc: BaseException, caplog: pytest.LogCaptureFixture) -> str:
+    import traceback
+
+    shown = [repr(llm), str(llm.info), repr(llm._engine), llm.info.artifact]
+    shown += [f"{type(e).__name__}: {e!s} {e!r}" for e in _chain(exc)]
+    shown += ["".join(traceback.format_exception(exc))]
+    shown += [record.getMessage() for record in caplog.records]
+    return "\n".join(shown)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend", HOSTED_BACKENDS)
+def test_an_echoed_key_is_absent_from_the_whole_exception_chain(
+    backend: str, faults: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    faults.queue(f.status(401, f'{{"error": "Incorrect API key provided: {KEY}"}}'))
+    llm = slmkit.load("fault-model", backend=backend, base_url=faults.url, api_key=KEY)
+    with caplog.at_level(logging.DEBUG), pytest.raises(errors.AuthenticationError) as info:
+        llm.chat("hi")
+    assert KEY not in _everything_shown(llm, info.value, caplog)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend", HOSTED_BACKENDS)
+def test_a_stream_broken_by_the_server_keeps_the_key_out_of_the_chain(
+    backend: str, faults: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    faults.queue(f.cut(after_chunks=1))
+    llm = slmkit.load("fault-model", backend=backend, base_url=faults.url, api_key=KEY)
+    with caplog.at_level(logging.DEBUG), pytest.raises(errors.StreamInterrupted) as info:
+        llm.chat("hi")
+    assert KEY not in _everything_shown(llm, info.value, caplog)
+
+
+URL_KEY = "urlkey-SECRET-9876543210zyxwvu"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "make_url",
+    [
+        lambda url: url.replace("http://", f"http://user:{URL_KEY}@"),
+        lambda url: url.replace("http://", f"http://{URL_KEY}@"),
+        lambda url: f"{url}?api-key={URL_KEY}",
+        lambda url: f"{url}?sig={URL_KEY}&api-version=2024-05-01",
+    ],
+    ids=["user-and-password", "user-only", "api-key-query", "sas-signature"],
+)
+def test_a_key_inside_base_url_is_never_shown(
+    make_url: Any, faults: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    faults.queue(f.status(500, f"upstream said {URL_KEY}"))
+    base_url = make_url(faults.url)
+    llm = slmkit.load("fault-model", backend="openai", base_url=base_url, max_retries=0)
+    with caplog.at_level(logging.DEBUG), pytest.raises(errors.ServiceError) as info:
+        llm.chat("hi")
+    shown = _everything_shown(llm, info.value, caplog)
+    assert KEY not in shown and URL_KEY not in shown
+    assert "127.0.0.1" in shown  # the endpoint is still named, just not its credentials
+
+
+def test_display_url_masks_credentials_and_keeps_the_rest() -> None:
+    from slmkit.backends._secrets import display_url, url_secrets
+
+    url = f"https://me:{URL_KEY}@host.example/v1?api-version=2024&code={URL_KEY}"
+    assert display_url(url) == "https://***@host.example/v1?api-version=2024&code=***"
+    assert url_secrets(url) == ["me", URL_KEY, URL_KEY]
+    assert display_url("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"

@@ -1,6 +1,6 @@
 """A small deterministic in-process engine for the core's unit tests.
 
-Tokens are UTF-8 bytes (ids 0-255) plus BOS=256 and EOS=257, so tests can split
+Tokens are UTF-8 bytes (ids 0-255) plus BOS=256, EOS=257 and two ChatML markers, so tests can split
 characters and stop sequences across tokens exactly as a real tokenizer might.
 The "model" replays a script: with temperature 0 it emits ``reply`` then EOS;
 with temperature > 0 it samples bytes of ``reply`` with the request's seed.
@@ -9,12 +9,15 @@ with temperature > 0 it samples bytes of ``reply`` with the request's seed.
 from __future__ import annotations
 
 import random
+import re
 import threading
 from collections.abc import Iterator, Sequence
 
 from slmkit.backends.base import Capabilities, Request, Token, TokenEngine
 
 BOS, EOS = 256, 257
+#: Special-token strings: one id each when parsed as markup, bytes when plain text.
+MARKERS = {"<|im_start|>": 258, "<|im_end|>": 259}
 TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}</{{ m.role }}>{% endfor %}"
     "{% if add_generation_prompt %}<assistant>{% endif %}"
@@ -53,7 +56,10 @@ class ScriptedEngine(TokenEngine):
         if add_special and text.startswith("<s>"):
             ids.append(BOS)
             text = text[3:]
-        ids.extend(text.encode("utf-8"))
+        if not add_special:
+            return ids + list(text.encode("utf-8"))
+        for piece in re.split(f"({'|'.join(map(re.escape, MARKERS))})", text):
+            ids.extend([MARKERS[piece]] if piece in MARKERS else piece.encode("utf-8"))
         return ids
 
     def decode(self, token_ids: Sequence[int]) -> str:

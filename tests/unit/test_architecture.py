@@ -24,6 +24,9 @@ BACKEND_MAY_IMPORT = {
     "slmkit.scheduler",
     "slmkit.structured",
     "slmkit._threads",
+    "slmkit._metadata",  # typed reads of model metadata files
+    "slmkit._prompt",  # plain-text encoding helpers for tokenizers that parse markers
+    "slmkit._secrets",
 }
 
 

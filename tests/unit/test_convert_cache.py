@@ -171,3 +171,85 @@ class TestHfTargetOptions:
             hf.variant(bits=4)
         with pytest.raises(InvalidRequest, match="precision"):
             hf.variant(precision="int4")
+
+
+class TestSourceIdentity:
+    """The cache is keyed by what the source holds, not by its name and size."""
+
+    def test_two_files_of_the_same_size_get_their_own_artifacts(
+        self, target: Recorder, tmp_path: Path
+    ) -> None:
+        first, second = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
+        for path, fill in ((first, b"\1"), (second, b"\2")):
+            path.parent.mkdir()
+            path.write_bytes(b"GGUF" + fill * 60)
+        assert convert(str(first), to="fake") != convert(str(second), to="fake")
+        assert target.builds == 2
+
+    def test_a_changed_source_converts_again(self, target: Recorder, gguf: str) -> None:
+        convert(gguf, to="fake")
+        Path(gguf).write_bytes(b"GGUF" + b"\3" * 60)  # same name, same size
+        assert cached_artifact(gguf, "fake") is None
+        convert(gguf, to="fake")
+        assert target.builds == 2
+
+    def test_a_marker_from_other_content_is_not_served(self, target: Recorder, gguf: str) -> None:
+        built = convert(gguf, to="fake")
+        marker = json.loads((built / MARKER).read_text())
+        marker["source_identity"] = "sha256:" + "0" * 64
+        (built / MARKER).write_text(json.dumps(marker))
+        assert cached_artifact(gguf, "fake") is None
+        assert convert(gguf, to="fake") == built
+        assert target.builds == 2
+
+    def test_a_new_converter_version_converts_again(
+        self, target: Recorder, gguf: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        convert(gguf, to="fake")
+        monkeypatch.setattr(sys.modules[_MODULE], "VERSION", 2, raising=False)
+        assert cached_artifact(gguf, "fake") is None
+        convert(gguf, to="fake")
+        assert target.builds == 2
+
+
+class TestOutFolder:
+    def test_out_holding_another_models_artifact_is_refused(
+        self, target: Recorder, gguf: str, tmp_path: Path
+    ) -> None:
+        other = tmp_path / "other.gguf"
+        other.write_bytes(b"GGUF" + b"\7" * 60)
+        out = tmp_path / "artifact"
+        convert(str(other), to="fake", out=out)
+        with pytest.raises(InvalidRequest, match="holds another artifact"):
+            convert(gguf, to="fake", out=out)
+        assert target.builds == 1
+
+    def test_out_holding_the_same_conversion_is_reused(
+        self, target: Recorder, gguf: str, tmp_path: Path
+    ) -> None:
+        out = tmp_path / "artifact"
+        convert(gguf, to="fake", out=out)
+        assert convert(gguf, to="fake", out=out) == out
+        assert target.builds == 1
+
+    def test_force_replaces_another_artifact_but_never_a_foreign_folder(
+        self, target: Recorder, gguf: str, tmp_path: Path
+    ) -> None:
+        out = tmp_path / "artifact"
+        convert(gguf, to="fake", bits=4, out=out)
+        convert(gguf, to="fake", out=out, force=True)
+        assert json.loads((out / MARKER).read_text())["variant"] == ""
+        foreign = tmp_path / "foreign"
+        foreign.mkdir()
+        (foreign / "notes.txt").write_text("keep me")
+        with pytest.raises(InvalidRequest, match="not empty"):
+            convert(gguf, to="fake", out=foreign, force=True)
+        assert (foreign / "notes.txt").read_text() == "keep me"
+
+    def test_out_that_is_a_file_is_a_typed_error(
+        self, target: Recorder, gguf: str, tmp_path: Path
+    ) -> None:
+        out = tmp_path / "a-file"
+        out.write_text("x")
+        with pytest.raises(InvalidRequest, match="is a file"):
+            convert(gguf, to="fake", out=out)

@@ -21,6 +21,7 @@ from collections.abc import (
     Mapping,
 )
 from dataclasses import dataclass
+from functools import partial
 from time import monotonic
 from typing import Any, ClassVar, Literal
 
@@ -37,10 +38,12 @@ from ..errors import (
     ServiceRetired,
     SlmkitError,
     StreamInterrupted,
+    UnsupportedFeature,
 )
 from ..structured import ResponseFormat
 from ..types import FinishReason, Usage
 from ._retry import Failure, RetryPolicy, with_retries, with_retries_async
+from ._secrets import display_url, guard_sdk_logs, redact, url_secrets
 from .base import (
     Availability,
     Backend,
@@ -70,6 +73,10 @@ _FINISH_REASONS: dict[str, FinishReason] = {
     "function_call": "tool_calls",
     "content_filter": "content_filter",
 }
+
+
+#: Inputs per embeddings request (OpenAI takes at most 2048).
+EMBED_BATCH = 256
 
 
 class HostedOptions(BaseModel):
@@ -237,8 +244,9 @@ class HostedBackend(Backend):
             return Endpoint(url.rstrip("/"), None, "none")
         own = " or ".join(cls.url_env) or "base_url=..."
         raise AuthenticationError(
-            f"backend {cls.name!r} needs a key for {url}: set {' or '.join(cls.key_env)} "
-            f"(or pass api_key=...); for a server of your own, set {own} instead"
+            f"backend {cls.name!r} needs a key for {display_url(url)}: "
+            f"set {' or '.join(cls.key_env)} (or pass api_key=...); "
+            f"for a server of your own, set {own} instead"
         )
 
     def model_id(self, model: ModelRef) -> str:
@@ -295,11 +303,13 @@ class HostedEngine(RemoteEngine):
             else frozenset(),
         )
         self.key_env = backend.key_env
-        self.url = endpoint.url
+        #: The endpoint as shown in messages and info: credentials in the URL masked.
+        self.url = display_url(endpoint.url)
         self.model_id = model_id
         self.options = options
-        self._secret = endpoint.api_key
-        self.artifact = f"{model_id} at {endpoint.url}"
+        self._secrets = [endpoint.api_key, *url_secrets(endpoint.url)]
+        guard_sdk_logs(self._secrets)
+        self.artifact = f"{model_id} at {self.url}"
         self.policy = RetryPolicy(
             max_retries=options.max_retries,
             backoff_max=options.backoff_max,
@@ -321,7 +331,37 @@ class HostedEngine(RemoteEngine):
         prompt = request.prompt or ""
         return self._drive(lambda: self.open_completion(prompt, params), "completion request")
 
+    def embed_batch(self, texts: list[str], truncate: bool) -> tuple[list[list[float]], int]:
+        """Vectors from the service's embeddings endpoint, with the same retries as chat."""
+        if truncate:
+            raise UnsupportedFeature(
+                f"backend {self.backend_name!r} cannot truncate inputs: the embeddings API has "
+                "no such field; shorten the inputs, or pass a server-specific field in extra_body"
+            )
+        vectors: list[list[float]] = []
+        tokens = 0
+        for start in range(0, len(texts), EMBED_BATCH):
+            part = texts[start : start + EMBED_BATCH]
+            got, used = with_retries(
+                partial(self.open_embeddings, part),
+                self.classify,
+                self.policy,
+                f"{self.backend_name} embeddings request",
+            )
+            if len(got) != len(part):
+                raise ServiceError(
+                    f"backend {self.backend_name!r} at {self.url} returned {len(got)} "
+                    f"embeddings for {len(part)} inputs"
+                )
+            vectors += got
+            tokens += used
+        return vectors, tokens
+
     # -- hooks for providers -------------------------------------------------------
+
+    def open_embeddings(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """One embeddings request: vectors in input order, and the prompt tokens used."""
+        raise UnsupportedFeature(f"backend {self.backend_name!r} has no embeddings endpoint")
 
     @abstractmethod
     def open_chat(
@@ -381,14 +421,8 @@ class HostedEngine(RemoteEngine):
         return body
 
     def redact(self, text: str) -> str:
-        """Remove the key from text that came from elsewhere (server messages, SDK errors).
-
-        Keys shorter than 8 characters are placeholders, not secrets; masking them
-        would garble every message.
-        """
-        if self._secret and len(self._secret) >= 8:
-            text = text.replace(self._secret, "***")
-        return text
+        """Remove the key (and URL credentials) from text that came from elsewhere."""
+        return redact(text, self._secrets)
 
     def classify(self, exc: Exception) -> Failure:
         """Turn an SDK exception into the slmkit error to raise and whether to retry."""
@@ -481,6 +515,7 @@ class HostedEngine(RemoteEngine):
 
         stream = with_retries(attempt, self.classify, self.policy, f"{self.backend_name} {what}")
         state = _StreamState(self, deadline=started[0] + self.options.timeout)
+        broke: StreamInterrupted | None = None
         try:
             for event in self.events(stream):
                 if state.take(event):
@@ -488,9 +523,11 @@ class HostedEngine(RemoteEngine):
         except GeneratorExit:
             raise
         except Exception as exc:
-            raise state.interrupted(exc) from exc
+            broke = state.interrupted(exc)
         finally:
             self.close_stream(stream)
+        if broke is not None:  # raised here, chained to nothing: the SDK error may hold the key
+            raise broke
         yield state.finish()
 
     async def arun(self, request: Request) -> AsyncIterator[EngineEvent]:
@@ -541,6 +578,7 @@ class HostedEngine(RemoteEngine):
             attempt, self.classify, self.policy, f"{self.backend_name} {what}"
         )
         state = _StreamState(self, deadline=started[0] + self.options.timeout)
+        broke: StreamInterrupted | None = None
         try:
             async for event in self.aevents(stream):
                 if state.take(event):
@@ -548,9 +586,11 @@ class HostedEngine(RemoteEngine):
         except (GeneratorExit, asyncio.CancelledError):
             raise
         except Exception as exc:
-            raise state.interrupted(exc) from exc
+            broke = state.interrupted(exc)
         finally:
             await self.aclose_stream(stream)
+        if broke is not None:
+            raise broke
         yield state.finish()
 
 

@@ -30,7 +30,8 @@ NO_KEY = "no-key-required"
 
 
 class OpenAICompatibleEngine(HostedEngine):
-    """Chat and completions over ``/v1/chat/completions`` and ``/v1/completions``.
+    """Chat, completions and embeddings over ``/v1/chat/completions``, ``/v1/completions``
+    and ``/v1/embeddings``.
 
     The async API goes through ``openai.AsyncOpenAI`` (one client per event loop: an
     httpx async client belongs to the loop that first used it).
@@ -73,6 +74,17 @@ class OpenAICompatibleEngine(HostedEngine):
 
     def open_completion(self, prompt: str, params: Any) -> Any:
         return self._client.completions.create(**self._request(params, prompt=prompt))
+
+    def open_embeddings(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        response = self._client.embeddings.create(
+            model=self.model_id,
+            input=texts,
+            encoding_format="float",
+            extra_body=self.options.extra_body or None,
+        )
+        data = sorted(response.data, key=lambda item: item.index)
+        usage = getattr(response, "usage", None)
+        return [list(item.embedding) for item in data], int(getattr(usage, "prompt_tokens", 0))
 
     def events(self, stream: Any) -> Iterator[EngineEvent]:
         return chunk_events(stream, _text_of)
@@ -149,6 +161,7 @@ class OpenAICompatibleBackend(HostedBackend):
     """Base for backends that speak the OpenAI protocol."""
 
     packages = (("openai", "openai"),)
+    embeds = True
     #: Whether the server takes top_k / repetition_penalty and /v1/completions.
     sampling_extensions: ClassVar[bool] = True
     supports_completion: ClassVar[bool] = True

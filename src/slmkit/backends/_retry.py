@@ -109,15 +109,18 @@ def with_retries(
     """Run ``attempt`` until it succeeds, the failure is final, or retries run out.
 
     ``classify`` turns an SDK exception into a :class:`Failure` whose ``error`` is the
-    slmkit error raised when giving up (chained to the original exception).
+    slmkit error raised when giving up. It is raised outside the handler, chained to
+    nothing: an SDK exception may hold the key (a server echoing it in a 401 body), and
+    a chain would print it in every traceback and ``logging.exception``.
     """
     tries = 0
     while True:
         try:
             return attempt()
         except Exception as exc:
-            tries += 1
-            sleep(_wait_or_raise(exc, tries, classify, policy, what))
+            failure = classify(exc)
+        tries += 1
+        sleep(_wait_or_raise(failure, tries, policy, what))
 
 
 async def with_retries_async(
@@ -132,22 +135,17 @@ async def with_retries_async(
         try:
             return await attempt()
         except Exception as exc:
-            tries += 1
-            await asyncio.sleep(_wait_or_raise(exc, tries, classify, policy, what))
+            failure = classify(exc)
+        tries += 1
+        await asyncio.sleep(_wait_or_raise(failure, tries, policy, what))
 
 
-def _wait_or_raise(
-    exc: Exception,
-    tries: int,
-    classify: Callable[[Exception], Failure],
-    policy: RetryPolicy,
-    what: str,
-) -> float:
-    """Seconds to wait before the next try, or raise the final slmkit error."""
-    failure = classify(exc)
+def _wait_or_raise(failure: Failure, tries: int, policy: RetryPolicy, what: str) -> float:
+    """Seconds to wait before the next try, or raise the final slmkit error (unchained:
+    call this outside the except block)."""
     wait = policy.delay(tries, failure.retry_after) if failure.retryable else None
     if wait is None or tries > policy.max_retries:
-        raise failure.error from exc
+        raise failure.error
     log.info(
         "%s failed (%s); retry %d of %d in %.2fs",
         what,

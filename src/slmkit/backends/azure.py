@@ -41,6 +41,31 @@ class AzureEngine(HostedEngine):
             logging_enable=False,
             **self._timeouts,
         )
+        self._endpoint = endpoint
+        self._embeddings: Any = None
+
+    def open_embeddings(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        if self._embeddings is None:  # made on first use: most engines only chat
+            from azure.ai.inference import EmbeddingsClient
+            from azure.core.pipeline.policies import RetryPolicy
+
+            self._embeddings = EmbeddingsClient(
+                endpoint=self._endpoint.url,
+                credential=_credential(self._endpoint),
+                retry_policy=RetryPolicy(retry_total=0),
+                logging_enable=False,
+                **self._timeouts,
+            )
+        result = self._embeddings.embed(
+            input=texts,
+            model=self.model_id,
+            encoding_format="float",
+            model_extras=self.options.extra_body or None,
+            **self._timeouts,
+        )
+        data = sorted(result.data, key=lambda item: item.index)
+        usage = getattr(result, "usage", None)
+        return [list(item.embedding) for item in data], int(getattr(usage, "prompt_tokens", 0))
 
     def open_chat(
         self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
@@ -101,6 +126,8 @@ class AzureEngine(HostedEngine):
 
     def close(self) -> None:
         self._client.close()
+        if self._embeddings is not None:
+            self._embeddings.close()
 
 
 def sse_data(response: Any) -> Iterator[str]:
@@ -171,6 +198,7 @@ class AzureBackend(HostedBackend):
     name: ClassVar[str] = "azure"
     description: ClassVar[str] = "Azure AI Inference (Azure AI Foundry models)"
     packages = (("azure.ai.inference", "azure-ai-inference"),)
+    embeds = True
     key_env: ClassVar[tuple[str, ...]] = ("AZURE_AI_CHAT_KEY", "AZURE_AI_API_KEY")
     url_env: ClassVar[tuple[str, ...]] = ("AZURE_AI_CHAT_ENDPOINT", "AZURE_AI_ENDPOINT")
     default_url: ClassVar[str | None] = None

@@ -39,6 +39,7 @@ __all__ = [
     "EngineEvent",
     "Finish",
     "ModelRef",
+    "Prefill",
     "RemoteEngine",
     "Request",
     "Scheduler",
@@ -129,6 +130,14 @@ class ToolCallDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class Prefill:
+    """Sent before the first token by an engine that reused part of the prompt's state:
+    ``cached_tokens`` of the prompt were not evaluated again."""
+
+    cached_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class Finish:
     """The engine's last word. ``reason`` None: the runtime stopped by itself (EOS).
 
@@ -140,7 +149,7 @@ class Finish:
     usage: Usage | None = None
 
 
-EngineEvent = Token | TextDelta | ToolCallDelta | Finish
+EngineEvent = Token | TextDelta | ToolCallDelta | Prefill | Finish
 
 
 class Scheduler(Protocol):
@@ -184,6 +193,8 @@ class Backend(ABC):
     description: ClassVar[str] = ""
     #: pydantic model (extra="forbid") of the backend-only options load() accepts.
     options_model: ClassVar[type[BaseModel] | None] = None
+    #: load() can return an embedding engine (``backend="auto"`` picks only these for one).
+    embeds: ClassVar[bool] = False
 
     @classmethod
     def missing_package(cls) -> tuple[str, str] | None:
@@ -301,7 +312,21 @@ class TokenEngine(Engine):
     @abstractmethod
     def tokenize(self, text: str, *, add_special: bool) -> list[int]:
         """Token ids for text. ``add_special`` adds BOS where the model wants one,
-        and lets special-token strings (``<|im_start|>``) map to their ids."""
+        and lets special-token strings (``<|im_start|>``) map to their ids; without
+        it, such strings are plain text (user content must never become a marker)."""
+
+    def tokenize_markup(self, text: str) -> list[int]:
+        """Token ids for a chat template's own text: markers map to their ids, no BOS.
+
+        This default strips the BOS that ``tokenize(add_special=True)`` adds; engines
+        whose runtime can parse markers without adding BOS override it.
+        """
+        ids = self.tokenize(text, add_special=True)
+        if self.adds_bos:
+            bos = self.tokenize("", add_special=True)
+            if bos and ids[: len(bos)] == bos:
+                return ids[len(bos) :]
+        return ids
 
     @abstractmethod
     def decode(self, token_ids: Sequence[int]) -> str:

@@ -14,11 +14,26 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import hfcache, hubfiles
 from ..catalog.offline import assemble
+from ..catalog.search import find_within
+from ..embeddings import encoder_gguf
 from ..errors import InvalidModelFile, ModelNotFound
 from ..gguf import GGUFInfo, read_gguf
 from ..probe import physical_cores
+from ..structured import CONSTRAINT_TYPES
 from ..textstream import ByteDetokenizer, Detokenizer
-from .base import Backend, Capabilities, Finish, ModelRef, Request, Token, TokenEngine
+from . import _llamacpp_trial
+from ._llamacpp_prefix import PrefixCache
+from .base import (
+    Backend,
+    Capabilities,
+    Engine,
+    Finish,
+    ModelRef,
+    Prefill,
+    Request,
+    Token,
+    TokenEngine,
+)
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -48,6 +63,20 @@ class LlamaCppOptions(BaseModel):
     n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU; -1 for all.")
     use_mmap: bool = True
     verbose: bool = Field(False, description="Let llama.cpp log to stderr.")
+    prefix_reuse: bool = Field(
+        False,
+        description="Keep the evaluated prompt between requests and evaluate only the new "
+        "suffix (conversations, shared system prompts). Off by default: greedy text can "
+        "differ from a fresh evaluation (docs/conversations.md).",
+    )
+    prefix_cache_entries: int = Field(
+        4, ge=0, le=64, description="Saved prompt states kept for prefix_reuse (LRU)."
+    )
+    extra_buffers: bool | None = Field(
+        None,
+        description="Repack weights into llama.cpp's extra buffer types (AMX, CPU repack); "
+        "default: on unless a one-time trial on this machine faulted (docs/backends/llamacpp.md).",
+    )
 
 
 class LlamaCppBackend(Backend):
@@ -57,8 +86,15 @@ class LlamaCppBackend(Backend):
     artifact_format = "gguf"
     description = "llama.cpp (GGUF); fast on CPU, GPU offload when built with CUDA/Metal"
     options_model = LlamaCppOptions
+    embeds = True
 
-    def load(self, model: ModelRef, options: LlamaCppOptions) -> LlamaCppEngine:
+    def load(self, model: ModelRef, options: LlamaCppOptions) -> Engine:
+        opts = options
+        encoder = encoder_gguf(model)
+        if encoder is not None:
+            from ..embeddings.llamacpp import LlamaCppEncoder
+
+            return LlamaCppEncoder(encoder, opts.n_threads)
         info = read_gguf(resolve_gguf(model))
         default_ctx = model.default_context
         context = options.context_length or min(default_ctx, info.context_length or default_ctx)
@@ -82,16 +118,28 @@ def resolve_gguf(model: ModelRef) -> Path:
         from ..catalog import HubArtifact
 
         folder = hfcache.resolve(HubArtifact(model.name), model.name, "gguf")
-        return _single_gguf(folder, model.name)
+        return _single_gguf(folder, model.name, hub=True)
     raise ModelNotFound(
         f"unknown model {model.name!r}: use a catalog alias (slmkit models), a .gguf path, "
         "or a hub repo id in the Hugging Face cache"
     )
 
 
-def _single_gguf(folder: Path, what: str) -> Path:
-    names = [p.relative_to(folder).as_posix() for p in folder.rglob("*.gguf")]
-    return folder / hubfiles.choose_gguf(names, what)
+def _single_gguf(folder: Path, what: str, *, hub: bool = False) -> Path:
+    """The one GGUF at the top of ``folder``; a hub snapshot may hold several quantizations
+    (one level deeper too), chosen by the catalog's rule (hubfiles.choose_gguf)."""
+    files = find_within(
+        folder, lambda p: p.suffix == ".gguf" and p.is_file(), 2 if hub else 1, what
+    )
+    if hub:
+        names = [f.relative_to(folder).as_posix() for f in files]
+        return folder / hubfiles.choose_gguf(names, what)
+    if not files:
+        raise ModelNotFound(f"no .gguf file in {what} (at its top level)")
+    if len(files) == 1:
+        return files[0]
+    listed = ", ".join(str(f.relative_to(folder)) for f in files)
+    raise ModelNotFound(f"{what} holds several GGUF files ({listed}); pass the path of one")
 
 
 class _EndOfGeneration:
@@ -108,18 +156,14 @@ class _EndOfGeneration:
 
 
 class LlamaCppEngine(TokenEngine):
-    capabilities = Capabilities(
-        constraint="mask",
-        constraint_types=frozenset({"json_schema", "json_object", "regex", "grammar"}),
-    )
-
     def __init__(self, info: GGUFInfo, context_length: int, opts: LlamaCppOptions) -> None:
-        from llama_cpp import Llama
-
         threads = opts.n_threads or physical_cores()
+        # A native fault cannot be caught: repacking is tried in a child first (cached).
+        repack = _llamacpp_trial.choose(info, opts.extra_buffers, threads)
+        self.info_extra = {"llamacpp": repack.info()}
         try:
             with _quiet(not opts.verbose):
-                self._llama: Llama = Llama(
+                self._llama: Llama = repack.llama_class()(
                     model_path=str(info.path),
                     n_ctx=context_length,
                     n_threads=threads,
@@ -137,7 +181,9 @@ class LlamaCppEngine(TokenEngine):
         llama = self._llama
         self.artifact = str(info.path)
         self.device = "cuda" if opts.n_gpu_layers else "cpu"
-        self.context_length = llama.n_ctx()
+        # llama.cpp pads n_ctx (to 256), but llama-cpp-python sizes its token buffer to the
+        # n_ctx asked for: a prompt past that crashed in numpy. The smaller one is the limit.
+        self.context_length = min(llama.n_ctx(), len(llama.input_ids))
         self.chat_template = info.chat_template
         model = llama._model
         self.adds_bos = bool(model.add_bos_token())
@@ -148,6 +194,12 @@ class LlamaCppEngine(TokenEngine):
         self._grammar_tokenizer: LLTokenizer | None = None
         #: Seconds the first constrained request spent building the llguidance tokenizer.
         self.grammar_tokenizer_build_s = 0.0
+        self._prefix = PrefixCache(llama, opts.prefix_cache_entries) if opts.prefix_reuse else None
+        self.capabilities = Capabilities(
+            prefix_reuse=opts.prefix_reuse,
+            constraint="mask",
+            constraint_types=CONSTRAINT_TYPES,
+        )
 
     def _special_text(self, token: int) -> str:
         if token < 0:
@@ -156,6 +208,9 @@ class LlamaCppEngine(TokenEngine):
 
     def tokenize(self, text: str, *, add_special: bool) -> list[int]:
         return self._llama.tokenize(text.encode("utf-8"), add_bos=add_special, special=add_special)
+
+    def tokenize_markup(self, text: str) -> list[int]:
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     def decode(self, token_ids: Sequence[int]) -> str:
         return self._llama.detokenize(list(token_ids)).decode("utf-8", errors="replace")
@@ -166,13 +221,19 @@ class LlamaCppEngine(TokenEngine):
     def _piece(self, token: int) -> bytes:
         return self._token_to_piece(token).rstrip(b"\0")
 
-    def run(self, request: Request) -> Iterator[Token | Finish]:
+    def run(self, request: Request) -> Iterator[Token | Prefill | Finish]:
+        prompt = request.prompt_ids or ()
+        prefix = self._prefix
+        if prefix is not None:
+            cached = prefix.prepare(prompt)
+            if cached:
+                yield Prefill(cached)
         constraint = None
         if request.constraint is not None:
             from ..structured import TokenConstraint
 
             constraint = TokenConstraint(self._tokenizer_for_grammar(), request.constraint)
-        tokens = self._tokens(request.prompt_ids or (), request.params, constraint)
+        tokens = self._tokens(prompt, request.params, fresh=prefix is None, constraint=constraint)
         try:
             for token in tokens:
                 if constraint is not None:
@@ -183,6 +244,8 @@ class LlamaCppEngine(TokenEngine):
                     return
         finally:
             tokens.close()  # type: ignore[attr-defined]
+            if prefix is not None:
+                prefix.remember()
             if constraint is not None:
                 request.facts["mask_us_per_token"] = constraint.mean_mask_us
 
@@ -206,12 +269,14 @@ class LlamaCppEngine(TokenEngine):
         self,
         prompt_ids: Sequence[int],
         params: GenerationParams,
+        fresh: bool = True,
         constraint: TokenConstraint | None = None,
     ) -> Iterator[int]:
         llama = self._llama
-        # A fresh state for every request: reusing a cached prompt prefix changed greedy
-        # output in llama.cpp (RUNTIME-NOTES), and slmkit promises determinism.
-        llama.reset()  # type: ignore[no-untyped-call]
+        # A fresh state for every request unless prefix_reuse is on: reusing a cached prompt
+        # prefix can change greedy output in llama.cpp (RUNTIME-NOTES).
+        if fresh:
+            llama.reset()  # type: ignore[no-untyped-call]
         llama.set_seed(params.seed if params.seed is not None else random.getrandbits(32))
         return llama.generate(
             list(prompt_ids),

@@ -221,6 +221,9 @@ class MlxEngine(TokenEngine):
             return list(hf.encode(text, add_special_tokens=True))
         return list(hf.encode(text, add_special_tokens=False, split_special_tokens=True))
 
+    def tokenize_markup(self, text: str) -> list[int]:
+        return list(self._tokenizer._tokenizer.encode(text, add_special_tokens=False))
+
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer._tokenizer.decode(list(token_ids), skip_special_tokens=True))
 

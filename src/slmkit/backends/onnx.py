@@ -16,11 +16,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._metadata import int_list_member, int_member
+from .._prompt import encode_plain, special_token_strings
 from ..artifacts import converted
 from ..catalog import HubArtifact, hfcache
+from ..catalog.onnx_layout import GENAI_CONFIG, pick_variant, read_json
+from ..embeddings import encoder_export
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..textstream import Detokenizer
-from .base import Backend, ModelRef, Request, Token, TokenEngine
+from .base import Backend, Engine, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from ..params import GenerationParams
@@ -37,7 +41,6 @@ __all__ = [
 Provider = Literal["cpu", "cuda", "dml"]
 #: Best first: what "auto" picks among the providers this machine has.
 PROVIDER_PREFERENCE: tuple[Provider, ...] = ("cuda", "dml", "cpu")
-GENAI_CONFIG = "genai_config.json"
 _PROVIDER_PACKAGES = {"cuda": "onnxruntime-genai-cuda", "dml": "onnxruntime-genai-directml"}
 
 
@@ -52,8 +55,10 @@ class OnnxOptions(BaseModel):
     execution_provider: Literal["auto", "cpu", "cuda", "dml"] = Field(
         "auto", description="auto: the best this machine has (cuda > dml > cpu)."
     )
-    precision: Literal["int4", "fp16", "fp32"] = Field(
-        "int4", description="Which converted artifact a catalog alias uses."
+    precision: Literal["int4", "int8", "fp16", "fp32"] | None = Field(
+        None,
+        description="Which converted artifact a catalog alias uses; default int4, or fp32 "
+        "for an embedding model (which also takes int8).",
     )
     threads: int | None = Field(
         None,
@@ -70,13 +75,19 @@ class OnnxBackend(Backend):
     artifact_format = "onnx"
     description = "ONNX Runtime GenAI (genai_config.json folders); CPU, CUDA, DirectML"
     options_model = OnnxOptions
+    embeds = True
 
-    def load(self, model: ModelRef, options: OnnxOptions) -> OnnxEngine:
+    def load(self, model: ModelRef, options: OnnxOptions) -> Engine:
         opts = options
+        encoder = encoder_export(model, opts.precision or "fp32", self.name)
+        if encoder is not None:
+            from ..embeddings.onnx import OnnxEncoder
+
+            return OnnxEncoder(encoder, opts.execution_provider, opts.threads)
         provider = choose_provider(opts.execution_provider)
-        folder = resolve_folder(model, provider, opts.precision)
-        genai = _read_json(folder / GENAI_CONFIG)
-        model_context = int(genai.get("model", {}).get("context_length") or 0)
+        folder = resolve_folder(model, provider, opts.precision or "int4")
+        genai = read_json(folder / GENAI_CONFIG)
+        model_context = int_member(genai, "model.context_length", folder / GENAI_CONFIG)
         default_ctx = model.default_context
         context = opts.context_length or (
             min(default_ctx, model_context) if model_context else default_ctx
@@ -87,7 +98,7 @@ class OnnxBackend(Backend):
                 f"pass context_length <= {model_context}",
                 field="context_length",
             )
-        window = _sliding_window(genai)
+        window = _sliding_window(genai, folder / GENAI_CONFIG)
         if context < window:
             raise InvalidRequest(
                 f"context_length={context} is below this model's sliding window ({window}), "
@@ -148,7 +159,7 @@ def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
             found = hfcache.find_cached(hub, "onnx", provider)
             if found is not None or spec.packaged is None:
                 root = found or hfcache.resolve(hub, f"{spec.alias} (ONNX)", "onnx", provider)
-                return pick_variant(root, provider, hub.repo)
+                return pick_variant(root, provider, hub.repo, hub=True)
         if spec.packaged is not None:
             return converted(
                 spec.alias,
@@ -165,7 +176,7 @@ def resolve_folder(model: ModelRef, provider: Provider, precision: str) -> Path:
         )
     if "/" in model.name:
         root = hfcache.resolve(HubArtifact(model.name), model.name, "onnx", provider)
-        return pick_variant(root, provider, model.name)
+        return pick_variant(root, provider, model.name, hub=True)
     raise ModelNotFound(
         f"unknown model {model.name!r}: use a catalog alias (slmkit models), a folder with "
         f"{GENAI_CONFIG}, or a hub repo id in the Hugging Face cache"
@@ -179,69 +190,6 @@ def _convert_flags(provider: Provider, precision: str) -> str:
     if provider != default_provider():
         flags.append(f"--execution-provider {provider}")
     return " ".join(flags)
-
-
-def pick_variant(root: Path, provider: Provider, what: str) -> Path:
-    """The GenAI folder under ``root`` built for ``provider``.
-
-    ONNX repos on the hub (Phi-3, Phi-3.5, ...) keep one subfolder per provider and
-    precision (``cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4``,
-    ``cuda/cuda-int4-rtn-block-32``, ``directml/...``). Each folder's genai_config.json
-    says which provider it was built for; among those for ``provider``, int4 wins, then
-    the higher accuracy level, then the name.
-    """
-    if (root / GENAI_CONFIG).is_file():
-        return root
-    candidates = sorted(p.parent for p in root.rglob(GENAI_CONFIG))
-    if not candidates:
-        raise ModelNotFound(
-            f"{what} holds no {GENAI_CONFIG}: it is not an ONNX Runtime GenAI model; build one "
-            "with `slmkit convert MODEL --to onnx`"
-        )
-    matching = [c for c in candidates if _built_for(c) == provider]
-    if not matching:
-        found = ", ".join(sorted(f"{c.relative_to(root)} ({_built_for(c)})" for c in candidates))
-        raise ModelNotFound(
-            f"{what} has no variant for execution provider {provider!r} (found: {found}); "
-            "pass execution_provider=... for one of those, or the path of one folder"
-        )
-    return max(matching, key=lambda c: _variant_rank(c.relative_to(root).as_posix()))
-
-
-def _built_for(folder: Path) -> str:
-    """The provider a GenAI folder was built for, from its genai_config.json."""
-    try:
-        decoder = _read_json(folder / GENAI_CONFIG)["model"]["decoder"]
-        options = decoder.get("session_options", {}).get("provider_options", [])
-    except (InvalidModelFile, KeyError, TypeError, AttributeError):
-        return "unknown"
-    names = {name.lower() for entry in options for name in entry}
-    if "cuda" in names:
-        return "cuda"
-    if "dml" in names or "directml" in names:
-        return "dml"
-    return "cpu" if not names else sorted(names)[0]
-
-
-def _variant_rank(name: str) -> tuple[int, int, str]:
-    lowered = name.lower()
-    level = 0
-    if "acc-level-" in lowered:
-        tail = lowered.split("acc-level-", 1)[1]
-        level = int(tail[0]) if tail[:1].isdigit() else 0
-    return ("int4" in lowered, level, lowered)  # type: ignore[return-value]
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelNotFound(f"{path} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise InvalidModelFile(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidModelFile(f"{path} is not a JSON object")
-    return data
 
 
 # -- the engine -------------------------------------------------------------------------
@@ -279,15 +227,16 @@ class OnnxEngine(TokenEngine):
         self.device = provider
         self.context_length = context
         #: Gemma 3: ORT GenAI refuses a max_length below its sliding window.
-        self._min_length = min(_sliding_window(genai), context)
-        self._vocab_size = int(genai.get("model", {}).get("vocab_size") or 0)
+        self._min_length = min(_sliding_window(genai, folder / GENAI_CONFIG), context)
+        self._vocab_size = int_member(genai, "model.vocab_size", folder / GENAI_CONFIG)
         tokenizer_config = _tokenizer_config(folder)
         self.chat_template = _chat_template(folder, tokenizer_config)
         self.bos_token = _token_text(tokenizer_config.get("bos_token"))
         self.eos_token = _token_text(tokenizer_config.get("eos_token"))
         self._bos_id = self._token_id(self.bos_token)
         self.adds_bos = _adds_bos(folder, tokenizer_config) and self._bos_id is not None
-        self.eos_token_ids = frozenset(_eos_ids(genai, self._tokenizer))
+        self.eos_token_ids = frozenset(_eos_ids(genai, self._tokenizer, folder / GENAI_CONFIG))
+        self._specials = special_token_strings(folder)
 
     def _token_id(self, text: str) -> int | None:
         if not text:
@@ -296,10 +245,15 @@ class OnnxEngine(TokenEngine):
         return int(ids[0]) if len(ids) == 1 else None
 
     def tokenize(self, text: str, *, add_special: bool) -> list[int]:
-        ids = [int(i) for i in self._tokenizer.encode(text)]
+        if not add_special:  # its encode() always parses markers: split them apart
+            return encode_plain(self.tokenize_markup, text, self._specials)
+        ids = self.tokenize_markup(text)
         if add_special and self.adds_bos and (not ids or ids[0] != self._bos_id):
             ids.insert(0, self._bos_id)  # type: ignore[arg-type]
         return ids
+
+    def tokenize_markup(self, text: str) -> list[int]:
+        return [int(i) for i in self._tokenizer.encode(text)]
 
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(token_ids)))
@@ -363,14 +317,13 @@ class _StreamDetokenizer:
         return ""
 
 
-def _sliding_window(genai: dict[str, Any]) -> int:
-    decoder = genai.get("model", {}).get("decoder", {})
-    return int((decoder.get("sliding_window") or {}).get("window_size") or 0)
+def _sliding_window(genai: dict[str, Any], path: Path) -> int:
+    return int_member(genai, "model.decoder.sliding_window.window_size", path)
 
 
 def _tokenizer_config(folder: Path) -> dict[str, Any]:
     path = folder / "tokenizer_config.json"
-    return _read_json(path) if path.is_file() else {}
+    return read_json(path) if path.is_file() else {}
 
 
 def _chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | None:
@@ -427,10 +380,9 @@ def _token_text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _eos_ids(genai: dict[str, Any], tokenizer: Any) -> set[int]:
+def _eos_ids(genai: dict[str, Any], tokenizer: Any, path: Path) -> set[int]:
     """genai_config's eos_token_id (what stops the generator) and the tokenizer's."""
-    value = genai.get("model", {}).get("eos_token_id", [])
-    ids = {int(v) for v in (value if isinstance(value, list) else [value])}
+    ids = set(int_list_member(genai, "model.eos_token_id", path))
     with contextlib.suppress(AttributeError, TypeError):
         ids.update(int(v) for v in tokenizer.eos_token_ids)
     return ids

@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._metadata import int_member
+from .._prompt import encode_plain, special_token_strings
 from ..artifacts import converted
 from ..catalog import HubArtifact, hfcache
-from ..errors import BackendUnavailable, InvalidModelFile, ModelNotFound
+from ..embeddings import encoder_export
+from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..probe import physical_cores
-from .base import Backend, ModelRef, Request, Token, TokenEngine
+from .base import Backend, Engine, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from ..params import GenerationParams
@@ -73,12 +76,23 @@ class OpenVINOBackend(Backend):
     artifact_format = "openvino"
     description = "OpenVINO GenAI (OpenVINO IR); Intel CPU, GPU and NPU"
     options_model = OpenVINOOptions
+    embeds = True
 
-    def load(self, model: ModelRef, options: OpenVINOOptions) -> OpenVINOEngine:
+    def load(self, model: ModelRef, options: OpenVINOOptions) -> Engine:
         opts = options
+        encoder = encoder_export(model, _encoder_precision(opts.weight_format), self.name)
+        if encoder is not None:
+            from ..embeddings.openvino import OpenVINOEncoder
+
+            return OpenVINOEncoder(encoder, choose_device(opts.device), opts.num_threads)
         folder = resolve_ir(model, opts.weight_format)
         device = choose_device(opts.device)
         return OpenVINOEngine(folder, device, _context_length(folder, model, opts), opts)
+
+
+def _encoder_precision(weight_format: str) -> str:
+    """An embedding model runs from its ONNX export: fp32 unless int8 is asked for."""
+    return "int8" if weight_format == "int8" else "fp32"
 
 
 def resolve_ir(model: ModelRef, weight_format: str = "int4") -> Path:
@@ -169,9 +183,16 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _context_length(folder: Path, model: ModelRef, opts: OpenVINOOptions) -> int:
+    config = folder / "config.json"
+    trained = int_member(_read_json(config), "max_position_embeddings", config)
     if opts.context_length is not None:
+        if trained and opts.context_length > trained:
+            raise InvalidRequest(
+                f"context_length={opts.context_length} is more than this model's {trained} "
+                f"positions; pass context_length <= {trained}",
+                field="context_length",
+            )
         return opts.context_length
-    trained = int(_read_json(folder / "config.json").get("max_position_embeddings") or 0)
     default = model.default_context
     return min(default, trained) if trained else default
 
@@ -293,6 +314,7 @@ class OpenVINOEngine(TokenEngine):
                 eos.add(token)
         self.eos_token_ids = frozenset(eos)
         self._stop_ids = set(eos)
+        self._specials = special_token_strings(folder)
         bos_id = _safe(tokenizer.get_bos_token_id, -1)
         probe = self.tokenize("a", add_special=True)
         self.adds_bos = bool(probe) and bos_id >= 0 and probe[0] == bos_id
@@ -311,7 +333,13 @@ class OpenVINOEngine(TokenEngine):
     # -- tokens ---------------------------------------------------------------------------
 
     def tokenize(self, text: str, *, add_special: bool) -> list[int]:
-        encoded = self._tokenizer.encode(text, add_special_tokens=add_special)
+        if not add_special:  # its tokenizer IR always splits out markers: split them apart
+            return encode_plain(self.tokenize_markup, text, self._specials)
+        encoded = self._tokenizer.encode(text, add_special_tokens=True)
+        return [int(t) for t in encoded.input_ids.data[0]]
+
+    def tokenize_markup(self, text: str) -> list[int]:
+        encoded = self._tokenizer.encode(text, add_special_tokens=False)
         return [int(t) for t in encoded.input_ids.data[0]]
 
     def decode(self, token_ids: Sequence[int]) -> str:

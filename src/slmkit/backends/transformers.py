@@ -20,13 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts import converted
 from ..catalog import HubArtifact, hfcache
+from ..embeddings import encoder_checkpoint
 from ..errors import (
     BackendUnavailable,
     InvalidModelFile,
+    InvalidRequest,
     ModelNotFound,
     UnsupportedFeature,
 )
-from .base import Backend, ModelRef, Request, Token, TokenEngine
+from .base import Backend, Engine, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     import torch
@@ -73,10 +75,16 @@ class TransformersBackend(Backend):
     artifact_format = "hf"
     description = "Hugging Face transformers (PyTorch); CPU, CUDA, MPS, bitsandbytes 8/4-bit"
     options_model = TransformersOptions
+    embeds = True
 
-    def load(self, model: ModelRef, options: TransformersOptions) -> TransformersEngine:
+    def load(self, model: ModelRef, options: TransformersOptions) -> Engine:
         opts = options
         device = _pick_device(opts.device)
+        encoder = encoder_checkpoint(model)
+        if encoder is not None:
+            from ..embeddings.transformers import TransformersEncoder
+
+            return TransformersEncoder(encoder, device, opts)
         if opts.quantization is not None:
             _check_quantization(opts.quantization, device)
         folder = resolve_checkpoint(model)
@@ -205,7 +213,14 @@ class TransformersEngine(TokenEngine):
         self.artifact = str(folder)
         self.device = self._torch_device.type
         self.dtype = str(dtype).removeprefix("torch.")
-        max_positions = getattr(model.config, "max_position_embeddings", None) or default_ctx
+        trained = getattr(model.config, "max_position_embeddings", None)
+        if opts.context_length and isinstance(trained, int) and opts.context_length > trained:
+            raise InvalidRequest(
+                f"context_length={opts.context_length} is more than this model's {trained} "
+                f"positions; pass context_length <= {trained}",
+                field="context_length",
+            )
+        max_positions = trained or default_ctx
         self.context_length = opts.context_length or min(default_ctx, max_positions)
         self._setup_tokens(opts.add_special_tokens)
 
@@ -239,6 +254,10 @@ class TransformersEngine(TokenEngine):
             split_special_tokens=not add_special,
         )["input_ids"]
         return list(ids)
+
+    def tokenize_markup(self, text: str) -> list[int]:
+        ids = self._tokenizer(text, add_special_tokens=False, split_special_tokens=False)
+        return list(ids["input_ids"])
 
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=True))

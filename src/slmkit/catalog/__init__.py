@@ -1,7 +1,8 @@
 """The model catalog: one alias names one model on every backend.
 
 An alias maps to per-format artifacts (GGUF, transformers checkpoint, ONNX, OpenVINO,
-MLX), hosted model ids per service, the context length, and whether it chats.
+MLX), hosted model ids per service, the context length, and whether it chats or
+embeds (an embedding model answers ``embed()`` and nothing else).
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ModelNotFound
+from ..errors import InvalidRequest, ModelNotFound
 
 __all__ = [
     "HubArtifact",
     "ModelRef",
     "ModelSpec",
+    "PackagedData",
     "PackagedGGUF",
     "all_models",
     "get",
@@ -48,6 +50,17 @@ class PackagedGGUF:
 
 
 @dataclass(frozen=True)
+class PackagedData:
+    """A model file or folder that a data package installs as is (nothing to assemble)."""
+
+    module: str  # import name of the package
+    dist: str  # its pip distribution
+    path: str  # file or folder inside the package
+    install: str  # pip requirement that installs it
+    sha256: str | None = None  # for a single file: checked before it is used
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model, as every backend sees it."""
 
@@ -66,6 +79,11 @@ class ModelSpec:
     #: Used when the model's files carry no chat template.
     chat_template: str | None = None
     aliases: tuple[str, ...] = ()
+    #: An encoder that answers ``embed()`` (then ``is_chat`` is False).
+    is_embedding: bool = False
+    #: Artifacts installed by data packages, by format: "hf" (a checkpoint folder),
+    #: "onnx-int8" (a quantized ONNX export of the same weights).
+    packaged_data: dict[str, PackagedData] = field(default_factory=dict)
 
 
 def all_models() -> list[ModelSpec]:
@@ -121,9 +139,10 @@ class ModelRef:
 def model_ref(name: str) -> ModelRef:
     """A catalog alias, a local path, or anything else (a hub or service model id)."""
     if not isinstance(name, str) or not name.strip():
-        raise ModelNotFound(
-            "the model name is empty: pass a catalog alias (slmkit models), a local path, "
-            "or a hub id"
+        # Path("") is the current directory: never load that by accident
+        raise InvalidRequest(
+            "model is empty; pass a catalog alias (slmkit models), a path or a model id",
+            field="model",
         )
     spec = lookup(name)
     if spec is not None:

@@ -16,7 +16,8 @@ from . import HubArtifact
 
 __all__ = ["GENAI_CONFIG", "choose_gguf", "files_for", "onnx_variant", "onnx_variant_configs"]
 
-GENAI_CONFIG = "genai_config.json"
+from .onnx_layout import GENAI_CONFIG
+
 #: Other runtimes' files that a checkpoint (hf, mlx) never reads.
 _NOT_A_CHECKPOINT = (
     "*.gguf",
@@ -97,7 +98,7 @@ def onnx_variant_configs(paths: Sequence[str]) -> list[str]:
 def onnx_variant(configs_root: Path, provider: str, what: str) -> str:
     """The variant folder (relative, "" for the root) that the ONNX backend would pick for
     ``provider``, given a folder holding the repo's genai_config.json files in place."""
-    from ..backends.onnx import pick_variant  # the backend's own rule, not a copy
+    from .onnx_layout import pick_variant  # the backend's own rule, not a copy
 
     chosen = pick_variant(configs_root, provider, what)  # type: ignore[arg-type]
     relative = chosen.relative_to(configs_root).as_posix()

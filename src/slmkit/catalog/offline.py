@@ -10,9 +10,9 @@ from pathlib import Path
 
 from ..errors import InvalidModelFile, ModelNotFound
 from ..paths import cache_dir
-from . import PackagedGGUF
+from . import PackagedData, PackagedGGUF
 
-__all__ = ["assemble"]
+__all__ = ["assemble", "packaged_path"]
 
 _BLOCK = 4 << 20
 
@@ -41,6 +41,44 @@ def assemble(packaged: PackagedGGUF) -> Path:
         tmp.unlink(missing_ok=True)
     _stamp(target)
     return target
+
+
+def packaged_path(data: PackagedData) -> Path:
+    """The file or folder a data package installs; a single file is checked by sha256 once."""
+    spec = importlib.util.find_spec(data.module)
+    if spec is None or spec.submodule_search_locations is None:
+        raise ModelNotFound(f"the model needs the package {data.dist}: {data.install}")
+    path = Path(next(iter(spec.submodule_search_locations))) / data.path
+    if not path.exists():
+        raise ModelNotFound(
+            f"{data.dist} is installed but has no {data.path}: {data.install} --force-reinstall"
+        )
+    if data.sha256 is not None and not _stamped(path):
+        digest = _sha256(path)
+        if digest != data.sha256:
+            raise InvalidModelFile(
+                f"{path} has sha256 {digest}, expected {data.sha256}: "
+                f"{data.install} --force-reinstall"
+            )
+        _stamp_cache(path)
+    return path
+
+
+def _cache_stamp(path: Path) -> Path:
+    key = hashlib.sha256(str(path).encode()).hexdigest()[:16]
+    return cache_dir("models", f"{path.name}-{key}.verified")
+
+
+def _stamped(path: Path) -> bool:
+    stamp = _cache_stamp(path)
+    return stamp.is_file() and stamp.read_text() == _fingerprint(path)
+
+
+def _stamp_cache(path: Path) -> None:
+    """Like _stamp(), but kept in the cache: site-packages may be read-only."""
+    stamp = _cache_stamp(path)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(_fingerprint(path))
 
 
 def _missing(module: str, dist: str, packaged: PackagedGGUF) -> ModelNotFound:

@@ -1,0 +1,67 @@
+"""A 6-turn conversation with a ~600-token system prompt, with and without prefix reuse.
+
+Prints, per turn, TTFT and decode tok/s on the same backend in one run (the two LLMs
+alternate turn by turn so machine noise hits both alike), and the ratio of turns 2-6:
+TTFT with reuse / without (target <= 0.3) and decode (target within +-3%).
+
+    python benchmarks/conversation_prefix.py [--backend llamacpp] [--tokens 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import slmkit
+
+RULES = " ".join(
+    f"Rule {i}: when the user asks about topic {i}, answer politely, cite the rule number, "
+    f"and keep the answer under twenty words."
+    for i in range(1, 25)
+)
+SYSTEM = "You are the help desk of a library. Follow these rules. " + RULES
+TURNS = [
+    "What are your opening hours?",
+    "Can I borrow three books at once?",
+    "How long can I keep them?",
+    "What happens if I return one late?",
+    "Can I renew online?",
+    "Thank you, goodbye.",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backend", default="llamacpp")
+    parser.add_argument("--tokens", type=int, default=32)
+    args = parser.parse_args()
+    model = "qwen2.5-coder-0.5b-instruct"
+    fresh = slmkit.load(model, backend=args.backend)
+    reuse = slmkit.load(model, backend=args.backend, prefix_reuse=True)
+    print(f"system prompt: {fresh.count_tokens(SYSTEM)} tokens")
+    convs = {"fresh": fresh.conversation(system=SYSTEM), "reuse": reuse.conversation(system=SYSTEM)}
+    rows: dict[str, list[tuple[float, float, int]]] = {"fresh": [], "reuse": []}
+    for turn in TURNS:
+        for name, conv in convs.items():
+            result = conv.chat(turn, max_tokens=args.tokens)
+            rows[name].append(
+                (
+                    result.timings.ttft_s,
+                    result.timings.decode_tokens_per_s,
+                    result.usage.cached_tokens,
+                )
+            )
+    print("turn | fresh TTFT ms | reuse TTFT ms | cached | fresh tok/s | reuse tok/s")
+    for i, (f, r) in enumerate(zip(rows["fresh"], rows["reuse"], strict=True), 1):
+        print(f"{i} | {f[0] * 1e3:.0f} | {r[0] * 1e3:.0f} | {r[2]} | {f[1]:.1f} | {r[1]:.1f}")
+    ttft = statistics.median(r[0] for r in rows["reuse"][1:]) / statistics.median(
+        f[0] for f in rows["fresh"][1:]
+    )
+    decode = statistics.median(r[1] for r in rows["reuse"][1:]) / statistics.median(
+        f[1] for f in rows["fresh"][1:]
+    )
+    print(f"turns 2-6: TTFT reuse/fresh = {ttft:.2f} (target <= 0.3); decode = {decode:.3f}")
+
+
+if __name__ == "__main__":
+    main()

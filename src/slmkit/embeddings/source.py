@@ -1,0 +1,96 @@
+"""Where an embedding model's files come from, and whether a model is one at all.
+
+Each backend's ``load()`` asks here first: a non-None answer means "this is an
+encoder, load it with slmkit.embeddings"; None means "not an embedding model, carry on".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..backends.base import ModelRef
+from ..catalog import HubArtifact, hfcache
+from ..errors import ModelNotFound
+from .pooling import is_encoder_folder
+
+__all__ = [
+    "ONNX_FILE",
+    "encoder_checkpoint",
+    "encoder_export",
+    "encoder_gguf",
+    "is_embedding_model",
+]
+
+ONNX_FILE = "model.onnx"
+
+
+def is_embedding_model(model: ModelRef) -> bool:
+    """What the catalog says, else whether the local or cached folder is a sentence-transformer."""
+    if model.spec is not None:
+        return model.spec.is_embedding
+    if model.path is not None:
+        return is_encoder_folder(model.path)
+    if "/" in model.name:
+        cached = hfcache.find_cached(HubArtifact(model.name))
+        return cached is not None and is_encoder_folder(cached)
+    return False
+
+
+def encoder_checkpoint(model: ModelRef) -> Path | None:
+    """The transformers checkpoint folder of an embedding model; None for any other model."""
+    if not is_embedding_model(model):
+        return None
+    spec = model.spec
+    if spec is None:
+        return model.path or hfcache.resolve(HubArtifact(model.name), model.name)
+    packaged = spec.packaged_data.get("hf")
+    hub = spec.hub.get("hf")
+    if packaged is not None:
+        from ..catalog.offline import packaged_path
+
+        try:
+            return packaged_path(packaged)
+        except ModelNotFound:
+            if hub is None or hfcache.find_cached(hub) is None:
+                raise
+    if hub is None:
+        raise ModelNotFound(f"{spec.alias} has no transformers checkpoint in the catalog")
+    return hfcache.resolve(hub, f"{spec.alias} (sentence-transformers checkpoint)")
+
+
+def encoder_gguf(model: ModelRef) -> Path | None:
+    """The BERT GGUF folder (``slmkit convert MODEL --to gguf``) of an embedding model."""
+    if not is_embedding_model(model):
+        return None
+    if model.path is not None and (model.path / "model.gguf").is_file():
+        return model.path
+    return _converted(model, "gguf", "llamacpp", {}, "")
+
+
+def encoder_export(model: ModelRef, precision: str, backend: str) -> Path | None:
+    """The ONNX export (model.onnx + tokenizer + pooling config) of an embedding model.
+
+    A folder that holds model.onnx is used as it is; a catalog alias or a checkpoint
+    folder needs ``slmkit convert ... --to onnx`` once. None for any other model.
+    """
+    if not is_embedding_model(model):
+        return None
+    if model.path is not None and (model.path / ONNX_FILE).is_file():
+        return model.path
+    flags = "" if precision == "fp32" else f"--precision {precision}"
+    return _converted(model, "onnx", backend, {"precision": precision}, flags)
+
+
+def _converted(model: ModelRef, to: str, backend: str, options: dict[str, str], flags: str) -> Path:
+    from ..convert import cached_artifact, missing_artifact_error
+
+    if model.spec is None and model.path is None:
+        raise ModelNotFound(
+            f"backend {backend!r} runs an embedding model from its {to} export: download "
+            f"{model.name}, run `slmkit convert FOLDER --to {to}` and load that folder"
+        )
+    name = model.spec.alias if model.spec is not None else str(model.path)
+    found = cached_artifact(name, to, **options)
+    if found is None:
+        raise missing_artifact_error(name, to, backend, flags)
+    return found

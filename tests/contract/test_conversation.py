@@ -1,0 +1,81 @@
+"""Conversations on every local backend with the real default model: a turn answers what
+stateless chat() answers on the same history; where the engine reuses its prefix, usage
+says how much, and the cache is bounded."""
+
+from __future__ import annotations
+
+import pytest
+
+import slmkit
+from slmkit._llm import LLM
+
+from .conftest import CHAT_MODEL
+
+SYSTEM = "You are a terse assistant. Answer in at most five words."
+TURNS = ["What is the capital of France?", "And of Italy?", "And of Spain?"]
+
+
+def test_conversation_turns_equal_stateless_chat(chat_llm: LLM) -> None:
+    conv = chat_llm.conversation(system=SYSTEM)
+    for turn in TURNS:
+        history = [*conv.messages, {"role": "user", "content": turn}]
+        answer = conv.chat(turn, max_tokens=12)
+        assert answer.text == chat_llm.chat(history, max_tokens=12).text
+    assert len(conv.messages) == 1 + 2 * len(TURNS)
+    assert "paris" in conv.messages[2]["content"].lower()
+
+
+def _reusing(entries: int = 4) -> LLM:
+    return slmkit.load(
+        CHAT_MODEL, backend="llamacpp", prefix_reuse=True, prefix_cache_entries=entries
+    )
+
+
+@pytest.fixture(scope="module")
+def reuse_llm(backend: str):
+    if backend != "llamacpp":
+        pytest.skip(f"backend {backend!r} does not declare prefix reuse")
+    llm = _reusing()
+    yield llm
+    llm.close()
+
+
+def test_prefix_reuse_is_declared_and_counted_in_usage(reuse_llm: LLM) -> None:
+    assert reuse_llm._engine.capabilities.prefix_reuse
+    conv = reuse_llm.conversation(system=SYSTEM)
+    first = conv.chat(TURNS[0], max_tokens=12)
+    second = conv.chat(TURNS[1], max_tokens=12)
+    assert second.usage.cached_tokens >= first.usage.prompt_tokens - 1
+    assert second.usage.cached_tokens < second.usage.prompt_tokens
+
+
+def test_prefix_reuse_answers_like_a_fresh_evaluation_at_temperature_0(
+    reuse_llm: LLM, chat_llm: LLM
+) -> None:
+    """The documented check behind prefix_reuse being opt-in: here it must agree."""
+    conv = reuse_llm.conversation(system=SYSTEM)
+    for turn in TURNS:
+        history = [*conv.messages, {"role": "user", "content": turn}]
+        reused = conv.chat(turn, max_tokens=12)
+        assert reused.text == chat_llm.chat(history, max_tokens=12).text
+
+
+def test_the_prefix_cache_is_bounded_and_evicts_the_oldest(backend: str) -> None:
+    if backend != "llamacpp":
+        pytest.skip(f"backend {backend!r} does not declare prefix reuse")
+    with _reusing(entries=1) as llm:
+        a = llm.conversation(system=SYSTEM + " You like maps.")
+        b = llm.conversation(system=SYSTEM + " You like trains.")
+        a.chat(TURNS[0], max_tokens=4)
+        b.chat(TURNS[0], max_tokens=4)  # one entry: this evicts a's saved state
+        again = a.chat(TURNS[1], max_tokens=4)
+        assert len(llm._engine._prefix) == 1
+        # only the shared part of the system prompt is left to reuse, not a's history
+        assert again.usage.cached_tokens < again.usage.prompt_tokens // 2
+    with _reusing(entries=2) as llm:
+        a = llm.conversation(system=SYSTEM + " You like maps.")
+        b = llm.conversation(system=SYSTEM + " You like trains.")
+        a.chat(TURNS[0], max_tokens=4)
+        b.chat(TURNS[0], max_tokens=4)
+        again = a.chat(TURNS[1], max_tokens=4)
+        assert again.usage.cached_tokens > again.usage.prompt_tokens // 2
