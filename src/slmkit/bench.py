@@ -115,11 +115,14 @@ def run_bench(
     budget_s: float = 60.0,
     timeout_s: float = 300.0,
     progress: Progress | None = None,
+    recalibrate: bool = False,
 ) -> dict[str, Any]:
     """Benchmark ``backends`` (default: every usable local backend) on ``model``.
 
+    Each backend loads with the settings calibrated for this machine (measured at its
+    first load, or again now with ``recalibrate``; each row's ``tuning`` says which).
     Returns the JSON-ready report: hardware, bandwidth, one row per backend (an
-    ``error`` field when it failed), and the backend auto would pick.
+    ``error`` field when it failed), the backend auto picks by rules and by measurement.
     """
     from .catalog.models import DEFAULT_MODEL
     from .config import load_settings
@@ -142,6 +145,7 @@ def run_bench(
         "max_tokens": max_tokens,
         "overhead": overhead,
         "budget_s": budget_s,
+        "recalibrate": recalibrate,
     }
     rows = []
     for name in names:
@@ -156,6 +160,7 @@ def run_bench(
     load_after = _load_average()
     fastest = max(measured, key=lambda r: r["decode_tok_s"])["backend"] if measured else None
     auto = next((r.name for r in ranking if r.usable), None)
+    measured_ranking = rank_backends(report, model)  # the calibrations the children stored
     return {
         "model": model,
         "machine": report.fingerprint(),
@@ -167,6 +172,7 @@ def run_bench(
         "results": rows,
         "fastest": fastest,
         "auto_pick_by_rules": auto,
+        "auto_pick": next((r.name for r in measured_ranking if r.usable), None),
     }
 
 
@@ -234,7 +240,7 @@ def autotune(report: dict[str, Any]) -> Path:
     from .ranking import store_measurement
 
     hardware = HardwareReport.from_dict(report["hardware"])
-    keep = ("backend", "versions", "decode_tok_s", "ttft_s", "load_s", "peak_rss_bytes")
+    keep = ("backend", "versions", "decode_tok_s", "ttft_s", "load_s", "peak_rss_bytes", "tuning")
     results = [{k: r.get(k) for k in keep} for r in report["results"] if r.get("decode_tok_s")]
     if not results:
         raise InvalidRequest("no backend produced a measurement; nothing to store")
@@ -253,6 +259,8 @@ def _worker(config: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> d
     from .registry import get_backend
 
     backend = config["backend"]
+    if config.get("recalibrate"):
+        os.environ["SLMKIT_CALIBRATE"] = "refresh"
     start = perf_counter()
     llm = load(config["model"], backend=backend)
     load_s = perf_counter() - start
@@ -288,6 +296,7 @@ def _worker(config: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> d
             "artifact": info.artifact,
             "artifact_bytes": _size(info.artifact),
             "load_s": load_s,
+            "tuning": info.extra.get("settings"),
             **summarize(runs),
             "repeats_done": len(runs),
             "max_tokens": tokens,

@@ -12,13 +12,13 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from ._cli_tables import bench_table, hardware_table
 from .errors import InvalidRequest, SlmkitError
 
 app = typer.Typer(
@@ -39,6 +39,12 @@ TemperatureOpt = Annotated[float | None, typer.Option("--temperature", "-t", hel
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
+#: click's own usage errors: typer re-raises them for click to print. Found through
+#: typer.BadParameter because typer 0.29 vendors click (typer._click) and older ones
+#: depend on click itself.
+_CLICK_ERRORS = tuple(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def friendly_errors(func: F) -> F:
     """Turn SlmkitError (and Ctrl-C) into one clear line and a non-zero exit."""
 
@@ -52,7 +58,7 @@ def friendly_errors(func: F) -> F:
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+        except (typer.Exit, typer.Abort, *_CLICK_ERRORS):
             raise
         except Exception as exc:  # a bug: still one line, the traceback on request
             if os.environ.get("SLMKIT_DEBUG"):
@@ -316,6 +322,10 @@ def convert(
         str | None, typer.Option("--weight-format", help="OpenVINO: int4, int8, fp16, ...")
     ] = None,
     bits: Annotated[int | None, typer.Option("--bits", help="Quantization bits (MLX).")] = None,
+    accuracy_level: Annotated[
+        int | None,
+        typer.Option("--accuracy-level", help="ONNX int4: 4 = int8 activations (CPU default)."),
+    ] = None,
 ) -> None:
     """Convert a model to the format a runtime needs; the result is cached and reused."""
     from time import perf_counter
@@ -329,6 +339,7 @@ def convert(
         "execution_provider": execution_provider,
         "weight_format": weight_format,
         "bits": bits,
+        "accuracy_level": accuracy_level,
     }
     options = {k: v for k, v in given.items() if v is not None}
     start = perf_counter()
@@ -411,7 +422,7 @@ def probe(
         }
         out.print_json(json.dumps(data))
         return
-    out.print(_hardware_table(report))
+    out.print(hardware_table(report))
     if decisions:
         trials = Table("backend", "trial", "for", "chose", "why", title="crash trials here")
         for d in decisions:
@@ -428,41 +439,6 @@ def probe(
         score = f"{r.score:.1f} tok/s" if r.source == "measured" else f"{r.score:g}"
         table.add_row(str(place), r.name, usable, score, r.reason)
     out.print(table)
-
-
-def _hardware_table(report: Any) -> Table:
-    gib = 2**30
-    table = Table("", "", title="hardware", show_header=False)
-    table.add_row("OS", f"{report.os} {report.os_release} ({report.arch})")
-    table.add_row("CPU", report.cpu_model or "?")
-    table.add_row("vector extensions", ", ".join(report.vector_extensions) or "none found")
-    table.add_row("cores", f"{report.physical_cores} physical, {report.logical_cores} logical")
-    if report.memory_total_bytes:
-        available = report.memory_available_bytes
-        text = f"{report.memory_total_bytes / gib:.1f} GiB total"
-        if available is not None:
-            text += f", {available / gib:.1f} GiB available"
-        table.add_row("memory", text)
-    for gpu in report.gpus:
-        memory = f", {gpu.memory_bytes / gib:.0f} GiB" if gpu.memory_bytes else ""
-        driver = f", driver {gpu.driver}" if gpu.driver else ""
-        table.add_row(f"{gpu.api} device", f"{gpu.name}{memory}{driver}")
-    if not report.gpus:
-        table.add_row("accelerators", "none found")
-    flags = [
-        name for name in ("apple_silicon", "metal", "rocm", "directml") if getattr(report, name)
-    ]
-    if flags:
-        table.add_row("platform", ", ".join(flags))
-    if report.openvino_devices:
-        table.add_row("OpenVINO devices", ", ".join(report.openvino_devices))
-    if report.builds:
-        builds = ", ".join(f"{k}: {v}" for k, v in sorted(report.builds.items()))
-        table.add_row("runtime builds", builds)
-    for note in report.notes:
-        table.add_row("note", note)
-    table.add_row("fingerprint", report.fingerprint())
-    return table
 
 
 @app.command()
@@ -485,7 +461,12 @@ def bench(
         str | None, typer.Option("--save", help="Also write the JSON report to this file.")
     ] = None,
     autotune: Annotated[
-        bool, typer.Option("--autotune", help="Store the measured ranking for backend='auto'.")
+        bool,
+        typer.Option(
+            "--autotune",
+            help="Measure each backend's settings again and store them and the measured "
+            "ranking for backend='auto'.",
+        ),
     ] = False,
     overhead: Annotated[
         bool,
@@ -507,6 +488,7 @@ def bench(
         overhead=overhead,
         budget_s=budget,
         progress=progress,
+        recalibrate=autotune,
     )
     if autotune:
         stored = bench_module.autotune(report)
@@ -519,46 +501,10 @@ def bench(
         out.print_json(json.dumps(report))
         return
     wide = out if out.is_terminal else Console(width=120)  # files and pipes: no wrapping
-    wide.print(_bench_table(report))
+    wide.print(bench_table(report))
     for name in ("autotune_file", "plot_file"):
         if name in report:
             err.print(f"{name.replace('_', ' ')}: {report[name]}")
-
-
-def _bench_table(report: dict[str, Any]) -> Table:
-    bandwidth = report["memory_bandwidth_bytes_s"] / 1e9
-    title = (
-        f"slmkit bench: {report['model']}, up to {report['settings']['max_tokens']} new tokens, "
-        f"medians; memory {bandwidth:.1f} GB/s"
-    )
-    columns = ["backend", "load s", "TTFT ms", "prefill tok/s", "tokens", "decode tok/s"]
-    columns += ["of limit"]
-    columns += ["peak RSS MB", "slmkit/direct"]
-    if report.get("busy"):
-        title += (
-            f"\n[yellow]machine busy (load {max(report['load_average']):.1f}): figures skewed[/]"
-        )
-    table = Table(*columns, title=title)
-    for r in report["results"]:
-        if "error" in r:
-            table.add_row(r["backend"], f"[red]{escape(r['error'])}[/]", *[""] * (len(columns) - 2))
-            continue
-        fraction = r.get("decode_fraction")
-        ratio = r.get("overhead_ratio")
-        table.add_row(
-            r["backend"]
-            + (" *" if r["backend"] == report["fastest"] else "")
-            + (" (partial: timeout)" if "note" in r else ""),
-            f"{r['load_s']:.2f}",
-            f"{1000 * r['ttft_s']:.0f}",
-            f"{r['prefill_tok_s']:.0f}" if r.get("prefill_tok_s") else "",
-            str(r.get("completion_tokens", "")),
-            f"{r['decode_tok_s']:.1f}" if r.get("decode_tok_s") else "",
-            f"{100 * fraction:.0f}%" if fraction else "",
-            f"{r['peak_rss_bytes'] / 1e6:.0f}" if r.get("peak_rss_bytes") else "",
-            f"{ratio:.3f}" if ratio else ("n/a" if "overhead_error" in r else ""),
-        )
-    return table
 
 
 @app.command()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import hostfacts
-from .hostfacts import GPU, read_text
+from .hostfacts import GPU
 
 __all__ = [
     "GPU",
@@ -58,8 +57,8 @@ class HardwareReport:
     directml: bool = False
     #: OpenVINO device names (CPU, GPU, NPU), from sysfs, or from openvino with deep=True.
     openvino_devices: tuple[str, ...] = ()
-    #: Which accelerator each installed runtime was built for ("cpu", "cuda", "hip",
-    #: "metal", "directml"), keyed "llamacpp", "onnx", "torch"; read from files, no import.
+    #: Which accelerator each installed local runtime was built for ("cpu", "cuda", "hip",
+    #: "metal", "directml"), keyed by backend name; each backend reads its own files.
     builds: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -180,39 +179,31 @@ def implied_openvino_devices(gpus: list[GPU] | tuple[GPU, ...]) -> tuple[str, ..
 
 
 def runtime_builds(
-    package_dir: Callable[[str], Path | None] | None = None,
+    folder_of: Callable[[str], Path | None] | None = None,
     installed: Callable[[str], bool] | None = None,
 ) -> dict[str, str]:
-    """The accelerator each installed runtime supports, from its files (no import).
-    ``package_dir`` (module -> folder) and ``installed`` (distribution -> bool) default to
+    """The accelerator each installed local runtime supports, keyed by backend name. Each
+    backend reads its own runtime's files (``Backend.runtime_build``); nothing is imported.
+    ``folder_of`` (module -> folder) and ``installed`` (distribution -> bool) default to
     this environment; tests pass the layout of a wheel installed elsewhere."""
-    package_dir = package_dir or _package_dir
-    installed = installed or has_distribution
+    from . import registry
+    from .errors import BackendUnavailable
+
+    where = folder_of or package_dir
+    has = installed or has_distribution
     builds = {}
-    llama = package_dir("llama_cpp")
-    if llama is not None:
-        names = " ".join(p.name.lower() for p in llama.glob("lib/*"))
-        gpu = [b for b in ("cuda", "metal", "hip", "vulkan") if f"ggml-{b}" in names]
-        builds["llamacpp"] = gpu[0] if gpu else "cpu"
-    if package_dir("onnxruntime_genai") is not None:
-        builds["onnx"] = "cpu"
-        for dist, build in (
-            ("onnxruntime-genai-cuda", "cuda"),
-            ("onnxruntime-genai-directml", "directml"),
-        ):
-            if installed(dist):
-                builds["onnx"] = build
-    torch = package_dir("torch")
-    if torch is not None:
-        text = read_text(torch / "version.py")
-        builds["torch"] = "cpu"
-        for build in ("cuda", "hip"):
-            if re.search(rf"^{build}\s*(:[^=]*)?=\s*['\"]", text, re.MULTILINE):
-                builds["torch"] = build
+    for name in registry.backend_names():
+        try:
+            build = registry.get_backend(name).runtime_build(where, has)
+        except BackendUnavailable:
+            continue
+        if build is not None:
+            builds[name] = build
     return builds
 
 
-def _package_dir(module: str) -> Path | None:
+def package_dir(module: str) -> Path | None:
+    """The folder of an installed top-level package, found without importing it."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         return None

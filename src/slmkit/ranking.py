@@ -5,10 +5,9 @@
 --autotune`` for this machine, model and backend versions wins over the rule table;
 backends without one follow by rule score. Every entry carries the reason for its place.
 
-The rule table (scores 0-100, higher first) encodes decode speed: on an x86 CPU the
-measured order is ONNX Runtime GenAI > OpenVINO > llama.cpp >> transformers > MLX
-(docs/benchmarks.md, RUNTIME-NOTES); accelerators move the runtime that can use them
-to the top, provided the installed build supports them (read from files, no import).
+The rule scores (0-100, higher first) only order backends that nothing has measured on
+this machine yet. Each backend carries its own (``Backend.rule_score``), so no table
+here names the built-ins and a third-party backend ranks the same way.
 """
 
 from __future__ import annotations
@@ -18,10 +17,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .calibrate import backend_versions, best_rate
 from .paths import cache_dir
 
 if TYPE_CHECKING:
@@ -58,10 +57,15 @@ def rank_backends(
     measured: bool = True,
     candidates: Sequence[type[Backend]] | None = None,
 ) -> list[Ranked]:
-    """Local backends, best first: usable ones by stored measurement, then by rule.
+    """Local backends, best first: usable ones by measured speed where measured, by rule
+    score where not; unusable ones last.
 
-    ``candidates`` defaults to every registered backend; ``measured=False`` ignores
-    stored measurements (the pure rule table).
+    A measurement is ``slmkit bench --autotune``'s for this machine and model, else the
+    speed a load-time calibration (:mod:`slmkit.calibrate`) found. Measured backends are
+    ordered by speed among themselves and take the places the rules gave them, so a
+    measurement never outranks a backend nothing has compared it with; once every usable
+    backend is measured, the order is the measured one. ``candidates`` defaults to every
+    registered backend; ``measured=False`` ignores measurements (the pure rule order).
     """
     from . import registry
     from .errors import BackendUnavailable
@@ -70,19 +74,30 @@ def rank_backends(
     report = report or probe()
     ref = _as_ref(model)
     stored = load_measurement(report, ref.name) if measured else None
-    entries = []
+    unusable: list[Ranked] = []
     if candidates is None:
         classes: list[type[Backend]] = []
         for name in registry.backend_names():
             try:
                 classes.append(registry.get_backend(name))
             except BackendUnavailable as exc:
-                entries.append(Ranked(name, False, 0.0, str(exc)))
+                unusable.append(Ranked(name, False, 0.0, str(exc)))
         candidates = classes
+    usable: list[tuple[float, Ranked]] = []
     for cls in candidates:
-        if cls.kind == "local":
-            entries.append(_rank_one(cls, report, ref, stored))
-    return sorted(entries, key=lambda r: (r.usable, r.source == "measured", r.score), reverse=True)
+        if cls.kind != "local":
+            continue
+        rule, entry = _rank_one(cls, report, ref, stored if measured else None, measured)
+        if entry.usable:
+            usable.append((rule, entry))
+        else:
+            unusable.append(entry)
+    order = [entry for _, entry in sorted(usable, key=lambda pair: -pair[0])]
+    slots = [i for i, entry in enumerate(order) if entry.source == "measured"]
+    fastest_first = sorted((order[i] for i in slots), key=lambda entry: -entry.score)
+    for slot, entry in zip(slots, fastest_first, strict=True):
+        order[slot] = entry
+    return order + unusable
 
 
 def _as_ref(model: str | ModelRef | None) -> ModelRef:
@@ -95,14 +110,20 @@ def _as_ref(model: str | ModelRef | None) -> ModelRef:
 
 
 def _rank_one(
-    cls: type[Backend], report: HardwareReport, ref: ModelRef, stored: dict[str, Any] | None
-) -> Ranked:
+    cls: type[Backend],
+    report: HardwareReport,
+    ref: ModelRef,
+    stored: dict[str, Any] | None,
+    measured: bool,
+) -> tuple[float, Ranked]:
+    """(rule score, entry): the entry's score is the measured speed when there is one."""
     availability = cls.check(report)
     if not availability.usable:
-        return Ranked(cls.name, False, 0.0, availability.reason or "not usable here")
+        return 0.0, Ranked(cls.name, False, 0.0, availability.reason or "not usable here")
     too_big = _memory_shortfall(cls, report, ref)
     if too_big:
-        return Ranked(cls.name, False, 0.0, too_big)
+        return 0.0, Ranked(cls.name, False, 0.0, too_big)
+    score, reason = cls.rule_score(report)
     result = _measured(cls, stored)
     if result is not None:
         when = str(stored.get("created", ""))[:10] if stored else ""
@@ -110,105 +131,27 @@ def _rank_one(
             f"measured {result['decode_tok_s']:.1f} tok/s decode on this machine "
             f"(slmkit bench --autotune, {when})"
         )
-        return Ranked(cls.name, True, float(result["decode_tok_s"]), reason, "measured")
-    score, reason = rule_score(cls.name, report)
-    return Ranked(cls.name, True, score, reason)
+        return score, Ranked(cls.name, True, float(result["decode_tok_s"]), reason, "measured")
+    rate = best_rate(report, cls, ref.name) if measured else None
+    if rate is not None:
+        reason = f"measured {rate:.1f} tok/s decode on this machine (calibration at load)"
+        return score, Ranked(cls.name, True, rate, reason, "measured")
+    return score, Ranked(cls.name, True, float(score), reason)
 
 
-def rule_score(name: str, report: HardwareReport) -> tuple[float, str]:
-    """The rule table: a score and the reason for it."""
-    rule = _RULES.get(name)
-    if rule is None:
-        return 10.0, "third-party backend: no rule for it, ranked after the known ones"
-    return rule(report)
+def rule_score(backend: str | type[Backend], report: HardwareReport) -> tuple[float, str]:
+    """A backend's rule score and reason on ``report`` (its ``Backend.rule_score``); a name
+    no installed backend has gets the third-party default."""
+    from . import registry
+    from .backends.base import Backend
+    from .errors import SlmkitError
 
-
-def _cpu(name: str, report: HardwareReport) -> tuple[float, str]:
-    """CPU-only order. x86 figures measured here (decode tok/s, Gemma 3 270M / Qwen 0.5B)."""
-    arm = report.arch == "arm64"
-    table = {
-        "onnx": (70, "CPU: ONNX Runtime GenAI int4 decodes fastest on CPU (~150 / ~106 tok/s)"),
-        "openvino": (
-            (40, "CPU: OpenVINO's CPU plugin is tuned for x86 more than ARM")
-            if arm
-            else (65, "CPU: OpenVINO int4 is second on x86 CPU (~100 / ~60 tok/s)")
-        ),
-        "llamacpp": (
-            (75, "CPU: llama.cpp's NEON kernels lead on ARM CPUs")
-            if arm
-            else (60, "CPU: llama.cpp runs the GGUF as shipped (~88 / ~61 tok/s), no conversion")
-        ),
-        "transformers": (20, "CPU: transformers fp32 is ~7x slower than the int4 runtimes"),
-        "mlx": (5, "CPU: MLX without Metal uses a reference BLAS on one core (~5 tok/s)"),
-    }
-    return table[name]
-
-
-def _onnx(report: HardwareReport) -> tuple[float, str]:
-    build = report.builds.get("onnx")
-    if report.nvidia and build == "cuda":
-        return 95, f"NVIDIA {report.nvidia[0].name}: ONNX Runtime GenAI CUDA build"
-    if report.directml and build == "directml":
-        return 90, "Windows GPU: ONNX Runtime GenAI DirectML build"
-    score, reason = _cpu("onnx", report)
-    if report.nvidia:
-        reason += "; the GPU is unused: pip install onnxruntime-genai-cuda"
-    return score, reason
-
-
-def _llamacpp(report: HardwareReport) -> tuple[float, str]:
-    gpu = report.builds.get("llamacpp")
-    if report.nvidia and gpu == "cuda":
-        return 90, f"NVIDIA {report.nvidia[0].name}: llama.cpp CUDA build, layers offloaded"
-    if report.rocm and gpu == "hip":
-        return 90, "AMD GPU: llama.cpp ROCm/HIP build, layers offloaded"
-    if report.apple_silicon:
-        if gpu == "metal":
-            return 90, "Apple silicon: llama.cpp Metal build, second to MLX"
-        return 55, "Apple silicon: this llama.cpp build has no Metal; reinstall llama-cpp-python"
-    score, reason = _cpu("llamacpp", report)
-    if report.nvidia or report.rocm:
-        reason += "; the GPU is unused: install a CUDA/ROCm build of llama-cpp-python"
-    return score, reason
-
-
-def _transformers(report: HardwareReport) -> tuple[float, str]:
-    torch_build = report.builds.get("torch")
-    if report.nvidia and torch_build == "cuda":
-        return 85, f"NVIDIA {report.nvidia[0].name}: torch CUDA build"
-    if report.rocm and torch_build == "hip":
-        return 85, "AMD GPU: torch ROCm build"
-    if report.apple_silicon:
-        return 30, "Apple silicon: torch on MPS, behind MLX and llama.cpp"
-    score, reason = _cpu("transformers", report)
-    if report.nvidia:
-        reason += "; the installed torch is a CPU build"
-    return score, reason
-
-
-def _openvino(report: HardwareReport) -> tuple[float, str]:
-    if "GPU" in report.openvino_devices:
-        return 92, "Intel GPU: OpenVINO runs on it (device GPU)"
-    if "NPU" in report.openvino_devices:
-        return 88, "Intel NPU: OpenVINO runs on it (device NPU)"
-    if report.apple_silicon:
-        return 15, "Apple silicon: OpenVINO runs on the CPU only"
-    return _cpu("openvino", report)
-
-
-def _mlx(report: HardwareReport) -> tuple[float, str]:
-    if report.apple_silicon:
-        return 100, "Apple silicon: MLX on Metal is the leading runtime"
-    return _cpu("mlx", report)
-
-
-_RULES = {
-    "onnx": _onnx,
-    "llamacpp": _llamacpp,
-    "transformers": _transformers,
-    "openvino": _openvino,
-    "mlx": _mlx,
-}
+    if isinstance(backend, str):
+        try:
+            backend = registry.get_backend(backend)
+        except SlmkitError:
+            backend = Backend
+    return backend.rule_score(report)
 
 
 def _memory_shortfall(cls: type[Backend], report: HardwareReport, ref: ModelRef) -> str:
@@ -227,19 +170,6 @@ def _memory_shortfall(cls: type[Backend], report: HardwareReport, ref: ModelRef)
 
 
 # -- measurements stored by `slmkit bench --autotune` ----------------------------------
-
-
-def backend_versions(cls: type[Backend]) -> dict[str, str]:
-    """Versions of the distributions a backend runs on: a stored measurement's key."""
-    from . import __version__
-
-    versions = {"slmkit": __version__}
-    for _, dist in cls.packages:
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = "missing"
-    return versions
 
 
 def _measurement_path(report: HardwareReport, model: str) -> Path:

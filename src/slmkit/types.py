@@ -109,7 +109,7 @@ class Completion:
     timings: Timings
     backend: str
     model: str
-    runtime: Mapping[str, Any] = _EMPTY
+    runtime: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     #: The validated value under ``response_format`` (a pydantic instance, a dict, the
     #: matched text); None without one, or when the answer did not end with "stop".
     parsed: Any = None
@@ -128,7 +128,7 @@ class Chunk:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     timings: Timings | None = None
-    runtime: Mapping[str, Any] = _EMPTY
+    runtime: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     parsed: Any = None
 
 

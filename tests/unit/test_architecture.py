@@ -27,6 +27,7 @@ BACKEND_MAY_IMPORT = {
     "slmkit._metadata",  # typed reads of model metadata files
     "slmkit._prompt",  # plain-text encoding helpers for tokenizers that parse markers
     "slmkit._secrets",
+    "slmkit.hostfacts",
     "slmkit.embeddings",  # the encoder engines a backend hands out for embedding models
 }
 

@@ -104,7 +104,7 @@ def llama_class(extra_buffers: bool | None) -> type[Llama]:
 def _with_extra_buffers(extra_buffers: bool) -> type[Llama]:
     from llama_cpp import Llama
 
-    class LlamaWithBuffers(Llama):
+    class LlamaWithBuffers(Llama):  # type: ignore[misc]
         @property  # type: ignore[misc]
         def model_params(self) -> Any:
             try:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import importlib.util
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Container, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from ..catalog import ModelRef
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from ..params import GenerationParams
+    from ..probe import HardwareReport
     from ..scheduler import SchedulerStats
 
 __all__ = [
@@ -213,6 +215,24 @@ class Backend(ABC):
                 False, False, f'needs {missing[1]}: pip install "slmkit[{cls.extra}]"'
             )
         return Availability(True, True)
+
+    @classmethod
+    def rule_score(cls, report: HardwareReport) -> tuple[float, str]:
+        """Where ``backend="auto"`` places this backend on ``report`` before anything was
+        measured here: a score (0-100, higher first) and the reason. A measurement on this
+        machine (calibration, ``slmkit bench --autotune``) outranks it; override to rank."""
+        return 10.0, "third-party backend: no rule for it, ranked after the known ones"
+
+    @classmethod
+    def runtime_build(
+        cls, folder_of: Callable[[str], Path | None], installed: Callable[[str], bool]
+    ) -> str | None:
+        """The accelerator the installed runtime was built for ("cpu", "cuda", "hip",
+        "metal", "directml", ...), read from its files without importing it; None when
+        not installed or not known. ``slmkit probe`` reports it under ``builds``.
+        ``folder_of`` (module -> its folder) and ``installed`` (distribution -> bool) read
+        the environment; tests pass a recorded wheel's layout."""
+        return None
 
     @classmethod
     def require(cls) -> None:

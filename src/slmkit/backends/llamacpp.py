@@ -6,12 +6,13 @@ import contextlib
 import os
 import random
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..calibrate import reloading, thread_candidates, tuned
 from ..catalog import hfcache, hubfiles
 from ..catalog.offline import assemble
 from ..catalog.search import find_within
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from llguidance import LLTokenizer
 
     from ..params import GenerationParams
+    from ..probe import HardwareReport
     from ..structured import TokenConstraint
 
 __all__ = ["LlamaCppBackend", "LlamaCppOptions"]
@@ -54,7 +56,7 @@ class LlamaCppOptions(BaseModel):
         None, ge=16, description="Context window (n_ctx); default: the catalog's, else 4096."
     )
     n_threads: int | None = Field(
-        None, ge=1, description="Decode threads; default: physical cores."
+        None, ge=1, description="Decode threads; default: measured at first load (1..cores)."
     )
     n_threads_batch: int | None = Field(
         None, ge=1, description="Prompt threads; default: n_threads."
@@ -77,6 +79,9 @@ class LlamaCppOptions(BaseModel):
         description="Repack weights into llama.cpp's extra buffer types (AMX, CPU repack); "
         "default: on unless a one-time trial on this machine faulted (docs/backends/llamacpp.md).",
     )
+    calibrate: bool = Field(
+        True, description="Measure the thread default on first load (SLMKIT_CALIBRATE=0: never)."
+    )
 
 
 class LlamaCppBackend(Backend):
@@ -88,6 +93,37 @@ class LlamaCppBackend(Backend):
     options_model = LlamaCppOptions
     embeds = True
 
+    @classmethod
+    def rule_score(cls, report: HardwareReport) -> tuple[float, str]:
+        gpu = report.builds.get(cls.name)
+        if report.nvidia and gpu == "cuda":
+            return 90, f"NVIDIA {report.nvidia[0].name}: llama.cpp CUDA build, layers offloaded"
+        if report.rocm and gpu == "hip":
+            return 90, "AMD GPU: llama.cpp ROCm/HIP build, layers offloaded"
+        if report.apple_silicon:
+            if gpu == "metal":
+                return 90, "Apple silicon: llama.cpp Metal build, second to MLX"
+            return 55, "Apple silicon: this llama.cpp build has no Metal; reinstall it with Metal"
+        score, reason = (
+            (75, "CPU: llama.cpp's NEON kernels lead on ARM CPUs")
+            if report.arch == "arm64"
+            else (60, "CPU: llama.cpp runs the GGUF as shipped (~88 / ~61 tok/s), no conversion")
+        )
+        if report.nvidia or report.rocm:
+            reason += "; the GPU is unused: install a CUDA/ROCm build of llama-cpp-python"
+        return score, reason
+
+    @classmethod
+    def runtime_build(
+        cls, folder_of: Callable[[str], Path | None], installed: Callable[[str], bool]
+    ) -> str | None:
+        folder = folder_of("llama_cpp")
+        if folder is None:
+            return None
+        names = " ".join(p.name.lower() for p in folder.glob("lib/*"))
+        gpu = [b for b in ("cuda", "metal", "hip", "vulkan") if f"ggml-{b}" in names]
+        return gpu[0] if gpu else "cpu"
+
     def load(self, model: ModelRef, options: LlamaCppOptions) -> Engine:
         opts = options
         encoder = encoder_gguf(model)
@@ -97,8 +133,18 @@ class LlamaCppBackend(Backend):
             return LlamaCppEncoder(encoder, opts.n_threads)
         info = read_gguf(resolve_gguf(model))
         default_ctx = model.default_context
-        context = options.context_length or min(default_ctx, info.context_length or default_ctx)
-        return LlamaCppEngine(info, context, options)
+        context = opts.context_length or min(default_ctx, info.context_length or default_ctx)
+        on_cpu = opts.n_gpu_layers == 0
+        return tuned(
+            type(self),
+            model.name,
+            info.path,
+            {"n_batch": opts.n_batch, "use_mmap": opts.use_mmap},
+            {"n_threads": opts.n_threads, "n_threads_batch": opts.n_threads_batch},
+            thread_candidates("n_threads", runtime_default=False) if on_cpu else [],
+            reloading(lambda s: LlamaCppEngine(info, context, opts.model_copy(update=s))),
+            enabled=opts.calibrate,
+        )
 
 
 def resolve_gguf(model: ModelRef) -> Path:

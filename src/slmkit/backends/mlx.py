@@ -24,6 +24,7 @@ from .base import Availability, Backend, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from ..catalog import ModelSpec
+    from ..probe import HardwareReport
 
 __all__ = ["MlxBackend", "MlxEngine", "MlxOptions"]
 
@@ -57,6 +58,12 @@ class MlxBackend(Backend):
     artifact_format = "mlx"
     description = "Apple MLX via mlx-lm: Metal on Apple silicon, CPU build on Linux"
     options_model = MlxOptions
+
+    @classmethod
+    def rule_score(cls, report: HardwareReport) -> tuple[float, str]:
+        if report.apple_silicon:
+            return 100, "Apple silicon: MLX on Metal is the leading runtime"
+        return 5, "CPU: MLX without Metal uses a reference BLAS on one core (~5 tok/s)"
 
     @classmethod
     def missing_package(cls) -> tuple[str, str] | None:

@@ -24,14 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from .._metadata import int_member
 from .._prompt import encode_plain, special_token_strings
 from ..artifacts import converted
+from ..calibrate import reloading, thread_candidates, tuned
 from ..catalog import HubArtifact, hfcache
 from ..embeddings import encoder_export
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
-from ..probe import physical_cores
 from .base import Backend, Engine, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from ..params import GenerationParams
+    from ..probe import HardwareReport
 
 __all__ = ["OpenVINOBackend", "OpenVINOEngine", "OpenVINOOptions"]
 
@@ -54,7 +55,13 @@ class OpenVINOOptions(BaseModel):
         "default: GPU when OpenVINO sees one, else CPU.",
     )
     num_threads: int | None = Field(
-        None, ge=1, description="CPU inference threads; default: physical cores."
+        None,
+        ge=1,
+        description="CPU inference threads; default: measured at first load (OpenVINO's "
+        "own choice or 1..physical cores, whichever decodes fastest).",
+    )
+    calibrate: bool = Field(
+        True, description="Measure the thread default on first load (SLMKIT_CALIBRATE=0: never)."
     )
     weight_format: Literal["int4", "int8", "fp16"] = Field(
         "int4", description="Which converted variant of a catalog model or GGUF to load."
@@ -78,6 +85,18 @@ class OpenVINOBackend(Backend):
     options_model = OpenVINOOptions
     embeds = True
 
+    @classmethod
+    def rule_score(cls, report: HardwareReport) -> tuple[float, str]:
+        if "GPU" in report.openvino_devices:
+            return 92, "Intel GPU: OpenVINO runs on it (device GPU)"
+        if "NPU" in report.openvino_devices:
+            return 88, "Intel NPU: OpenVINO runs on it (device NPU)"
+        if report.apple_silicon:
+            return 15, "Apple silicon: OpenVINO runs on the CPU only"
+        if report.arch == "arm64":
+            return 40, "CPU: OpenVINO's CPU plugin is tuned for x86 more than ARM"
+        return 65, "CPU: OpenVINO int4 is second on x86 CPU (~100 / ~60 tok/s)"
+
     def load(self, model: ModelRef, options: OpenVINOOptions) -> Engine:
         opts = options
         encoder = encoder_export(model, _encoder_precision(opts.weight_format), self.name)
@@ -87,7 +106,17 @@ class OpenVINOBackend(Backend):
             return OpenVINOEncoder(encoder, choose_device(opts.device), opts.num_threads)
         folder = resolve_ir(model, opts.weight_format)
         device = choose_device(opts.device)
-        return OpenVINOEngine(folder, device, _context_length(folder, model, opts), opts)
+        context = _context_length(folder, model, opts)
+        return tuned(
+            type(self),
+            model.name,
+            folder,
+            {"device": device},
+            {"num_threads": opts.num_threads},
+            thread_candidates("num_threads", runtime_default=True) if device == "CPU" else [],
+            reloading(lambda s: OpenVINOEngine(folder, device, context, opts.model_copy(update=s))),
+            enabled=opts.calibrate,
+        )
 
 
 def _encoder_precision(weight_format: str) -> str:
@@ -283,8 +312,8 @@ class OpenVINOEngine(TokenEngine):
         import openvino_genai
 
         properties: dict[str, Any] = {}
-        if device == "CPU":
-            properties["INFERENCE_NUM_THREADS"] = opts.num_threads or physical_cores()
+        if device == "CPU" and opts.num_threads is not None:
+            properties["INFERENCE_NUM_THREADS"] = opts.num_threads
         if opts.cache_dir:
             properties["CACHE_DIR"] = opts.cache_dir
         start = perf_counter()

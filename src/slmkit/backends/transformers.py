@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import importlib.util
 import random
-from collections.abc import Generator, Iterator, Sequence
+import re
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts import converted
+from ..calibrate import Setting, thread_candidates, tuned
 from ..catalog import HubArtifact, hfcache
 from ..embeddings import encoder_checkpoint
 from ..errors import (
@@ -28,12 +30,14 @@ from ..errors import (
     ModelNotFound,
     UnsupportedFeature,
 )
+from ..hostfacts import read_text
 from .base import Backend, Engine, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     import torch
 
     from ..params import GenerationParams
+    from ..probe import HardwareReport
 
 __all__ = ["TransformersBackend", "TransformersEngine", "TransformersOptions"]
 
@@ -65,7 +69,14 @@ class TransformersOptions(BaseModel):
     add_special_tokens: bool = Field(
         True, description="Let the tokenizer add BOS/EOS to prompts as the model wants."
     )
-    n_threads: int | None = Field(None, ge=1, description="torch CPU threads (process-wide).")
+    n_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch CPU threads (process-wide); default: measured at first load.",
+    )
+    calibrate: bool = Field(
+        True, description="Measure the thread default on first load (SLMKIT_CALIBRATE=0: never)."
+    )
 
 
 class TransformersBackend(Backend):
@@ -76,6 +87,34 @@ class TransformersBackend(Backend):
     description = "Hugging Face transformers (PyTorch); CPU, CUDA, MPS, bitsandbytes 8/4-bit"
     options_model = TransformersOptions
     embeds = True
+
+    @classmethod
+    def rule_score(cls, report: HardwareReport) -> tuple[float, str]:
+        torch_build = report.builds.get(cls.name)
+        if report.nvidia and torch_build == "cuda":
+            return 85, f"NVIDIA {report.nvidia[0].name}: torch CUDA build"
+        if report.rocm and torch_build == "hip":
+            return 85, "AMD GPU: torch ROCm build"
+        if report.apple_silicon:
+            return 30, "Apple silicon: torch on MPS, behind MLX and llama.cpp"
+        reason = "CPU: transformers fp32 is ~7x slower than the int4 runtimes"
+        if report.nvidia:
+            reason += "; the installed torch is a CPU build"
+        return 20, reason
+
+    @classmethod
+    def runtime_build(
+        cls, folder_of: Callable[[str], Path | None], installed: Callable[[str], bool]
+    ) -> str | None:
+        """torch's build, from ``torch/version.py`` (``cuda = "12.8"``, ``hip = ...``)."""
+        folder = folder_of("torch")
+        if folder is None:
+            return None
+        text = read_text(folder / "version.py")
+        for build in ("cuda", "hip"):
+            if re.search(rf"^{build}\s*(:[^=]*)?=\s*['\"]", text, re.MULTILINE):
+                return build
+        return "cpu"
 
     def load(self, model: ModelRef, options: TransformersOptions) -> Engine:
         opts = options
@@ -88,7 +127,26 @@ class TransformersBackend(Backend):
         if opts.quantization is not None:
             _check_quantization(opts.quantization, device)
         folder = resolve_checkpoint(model)
-        return TransformersEngine(folder, device, model.default_context, opts)
+        default_ctx = model.default_context
+
+        def with_threads(setting: Setting, loaded: TransformersEngine | None) -> TransformersEngine:
+            """torch's thread count changes in place: one model load for every candidate."""
+            import torch
+
+            if "n_threads" in setting:
+                torch.set_num_threads(setting["n_threads"])
+            return loaded or TransformersEngine(folder, device, default_ctx, opts)
+
+        return tuned(
+            type(self),
+            model.name,
+            folder,
+            {"device": device, "dtype": opts.dtype, "quantization": opts.quantization},
+            {"n_threads": opts.n_threads},
+            thread_candidates("n_threads", runtime_default=False) if device == "cpu" else [],
+            with_threads,
+            enabled=opts.calibrate,
+        )
 
 
 def resolve_checkpoint(model: ModelRef) -> Path:

@@ -31,6 +31,8 @@ PACKAGES = (
 EXTRA = "onnx-convert"
 
 PRECISIONS = ("int4", "fp16", "fp32")
+#: int4 MatMul activation precision per provider when none is asked for.
+DEFAULT_ACCURACY = {"cpu": 4}
 PROVIDERS = ("cpu", "cuda", "dml")
 #: The builder's valid (precision, provider) pairs: no fp16 on CPU, no fp32 on DirectML.
 _VALID = {
@@ -44,12 +46,13 @@ _VALID = {
 }
 
 
-def _options(options: dict[str, Any]) -> tuple[str, str]:
-    unknown = sorted(set(options) - {"precision", "execution_provider"})
+def _options(options: dict[str, Any]) -> tuple[str, str, int]:
+    unknown = sorted(set(options) - {"precision", "execution_provider", "accuracy_level"})
     if unknown:
         raise InvalidRequest(
-            "convert --to onnx takes only --precision (int4, fp16, fp32) and "
-            f"--execution-provider (cpu, cuda, dml); got {', '.join(unknown)}",
+            "convert --to onnx takes only --precision (int4, fp16, fp32), "
+            "--execution-provider (cpu, cuda, dml) and --accuracy-level (1-4); "
+            f"got {', '.join(unknown)}",
             field=unknown[0],
         )
     precision = str(options.get("precision") or "int4").lower()
@@ -73,7 +76,28 @@ def _options(options: dict[str, Any]) -> tuple[str, str]:
             + " or ".join(p for p in PRECISIONS if (p, provider) in _VALID),
             field="precision",
         )
-    return precision, provider
+    level = _accuracy_level(options.get("accuracy_level"), provider)
+    return precision, provider, level if precision == "int4" else 0
+
+
+def _accuracy_level(value: Any, provider: str) -> int:
+    """MatMulNBits' activation type for int4 weights: 4 = int8, 3 = bf16, 2 = fp16, 1 = fp32.
+
+    Default: 4 on CPU (int8 activations: faster prefill and decode than 1 here,
+    docs/benchmarks.md), the builder's own choice (0) elsewhere."""
+    if value is None:
+        return DEFAULT_ACCURACY.get(provider, 0)
+    try:
+        level = int(value)
+    except (TypeError, ValueError):
+        level = -1
+    if level not in (1, 2, 3, 4):
+        raise InvalidRequest(
+            f"convert --to onnx: accuracy level {value!r} is not one of 1 (fp32), 2 (fp16), "
+            "3 (bf16), 4 (int8 activations)",
+            field="accuracy_level",
+        )
+    return level
 
 
 def _default_provider() -> str:
@@ -88,13 +112,14 @@ def _default_provider() -> str:
 
 
 def variant(**options: Any) -> str:
-    """``<precision>-<provider>``, e.g. ``int4-cpu`` (cache dir ``<alias>/onnx-int4-cpu``)."""
-    precision, provider = _options(options)
-    return f"{precision}-{provider}"
+    """``<precision>-<provider>[-acc<N>]``, e.g. ``int4-cpu-acc4`` (cache dir
+    ``<alias>/onnx-int4-cpu-acc4``): every setting that changes the built model."""
+    precision, provider, level = _options(options)
+    return f"{precision}-{provider}" + (f"-acc{level}" if level else "")
 
 
 def build(source: Source, out: Path, **options: Any) -> None:
-    precision, provider = _options(options)
+    precision, provider, level = _options(options)
     checkpoint = source.folder
     if checkpoint is None:
         from . import convert
@@ -102,7 +127,7 @@ def build(source: Source, out: Path, **options: Any) -> None:
         checkpoint = convert(source.name, to="hf")
     step(f"building the {precision} ONNX model for {provider} (onnxruntime-genai builder)")
     with tempfile.TemporaryDirectory(prefix="slmkit-onnx-") as scratch:
-        _run_builder(checkpoint, out, precision, provider, scratch)
+        _run_builder(checkpoint, out, precision, provider, scratch, level)
     _copy_chat_template(checkpoint, out)
 
 
@@ -124,9 +149,14 @@ def _flatten_rope(config: Any) -> None:
         config.rope_local_base_freq = local["rope_theta"]
 
 
-def _run_builder(checkpoint: Path, out: Path, precision: str, provider: str, scratch: str) -> None:
+def _run_builder(
+    checkpoint: Path, out: Path, precision: str, provider: str, scratch: str, level: int
+) -> None:
     from onnxruntime_genai.models import builder
 
+    # prune_lm_head: prefill computes logits for the last position only (all slmkit reads);
+    # the full [prompt, vocab] product was ~30% of prefill time on a 151k vocabulary.
+    asked = ["prune_lm_head=true"] + ([f"accuracy_level={level}"] if level else [])
     log = io.StringIO()
     quantizer_log = logging.getLogger("onnxruntime.quantization")
     level = quantizer_log.level
@@ -135,7 +165,7 @@ def _run_builder(checkpoint: Path, out: Path, precision: str, provider: str, scr
         # its progress bars and prints would drown the CLI's step line; kept for errors
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             extra = builder.parse_extra_options(
-                None, str(checkpoint), str(out), precision, provider, scratch, []
+                None, str(checkpoint), str(out), precision, provider, scratch, asked
             )
             _flatten_rope(extra["hf_details"]["hf_config"])
             builder.create_model(

@@ -130,7 +130,7 @@ def _export(folder: Path, target: Path) -> None:
     with torch.inference_mode():  # before export: the reference the export is checked against
         expected = model(**dict(zip(names, inputs, strict=True))).last_hidden_state.numpy()
 
-    class Encoder(torch.nn.Module):
+    class Encoder(torch.nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.inner = model
