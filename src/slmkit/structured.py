@@ -18,7 +18,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidRequest, StructuredOutputInvalid, UnsupportedSchema
+from .errors import (
+    InvalidRequest,
+    StructuredOutputInvalid,
+    UnsupportedFeature,
+    UnsupportedSchema,
+)
 from .types import Chunk
 
 if TYPE_CHECKING:
@@ -94,7 +99,10 @@ class ResponseFormat:
 
 
 def _check_schema(schema: dict[str, Any], value: Any, text: str) -> None:
-    import jsonschema  # type: ignore[import-untyped]
+    try:
+        import jsonschema  # type: ignore[import-untyped]
+    except ImportError:
+        raise _missing("jsonschema") from None
 
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(schema).iter_errors(value)
@@ -142,14 +150,14 @@ def parse_response_format(value: Any) -> ResponseFormat | None:
             spec["schema"], str(spec.get("name", "answer")), bool(spec.get("strict", False))
         )
     if kind == "regex" and isinstance(value.get("pattern"), str):
-        from llguidance import LLMatcher
+        LLMatcher = _llguidance()
 
         pattern = value["pattern"]
         return _compiled(
             ResponseFormat("regex", LLMatcher.grammar_from_regex(pattern), pattern=pattern)
         )
     if kind == "grammar" and isinstance(value.get("lark"), str):
-        from llguidance import LLMatcher
+        LLMatcher = _llguidance()
 
         return _compiled(ResponseFormat("grammar", LLMatcher.grammar_from_lark(value["lark"])))
     raise InvalidRequest(
@@ -184,7 +192,7 @@ def _json_schema(
 
 
 def _grammar_from_schema(schema: dict[str, Any]) -> str:
-    from llguidance import LLMatcher
+    LLMatcher = _llguidance()
 
     # Compact JSON: no free whitespace a model could loop in until max_tokens.
     return LLMatcher.grammar_from_json_schema(
@@ -194,7 +202,7 @@ def _grammar_from_schema(schema: dict[str, Any]) -> str:
 
 def _compiled(response_format: ResponseFormat) -> ResponseFormat:
     """Refuse a grammar llguidance cannot compile, naming what it could not handle."""
-    from llguidance import LLMatcher
+    LLMatcher = _llguidance()
 
     is_error, messages = LLMatcher.validate_grammar_with_warnings(response_format.grammar)
     if is_error:
@@ -205,6 +213,18 @@ def _compiled(response_format: ResponseFormat) -> ResponseFormat:
             keyword=keyword,
         )
     return response_format
+
+
+def _llguidance() -> type[LLMatcher]:
+    try:
+        from llguidance import LLMatcher
+    except ImportError:
+        raise _missing("llguidance") from None
+    return LLMatcher
+
+
+def _missing(package: str) -> UnsupportedFeature:
+    return UnsupportedFeature(f'response_format needs {package}: pip install "slmkit[structured]"')
 
 
 def _keyword(message: str) -> str | None:
@@ -236,9 +256,8 @@ class TokenConstraint:
     """
 
     def __init__(self, tokenizer: LLTokenizer, response_format: ResponseFormat) -> None:
-        from llguidance import LLMatcher
-
-        self._matcher: LLMatcher = LLMatcher(tokenizer, response_format.grammar, log_level=0)
+        matcher_class = _llguidance()
+        self._matcher: LLMatcher = matcher_class(tokenizer, response_format.grammar, log_level=0)
         self._size = tokenizer.vocab_size
         self.mask_seconds = 0.0
         self.steps = 0
@@ -269,10 +288,6 @@ class TokenConstraint:
     @property
     def done(self) -> bool:
         return bool(self._matcher.is_stopped())
-
-    @property
-    def error(self) -> str | None:
-        return self._matcher.get_error() if self._matcher.is_error() else None
 
 
 def with_parsed(

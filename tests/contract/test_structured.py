@@ -19,6 +19,11 @@ from slmkit import errors
 from slmkit._llm import LLM
 from slmkit.cli import app
 
+for _package in ("llguidance", "jsonschema"):
+    pytest.importorskip(
+        _package, reason='structured extra not installed: pip install "slmkit[structured]"'
+    )
+
 SCHEMA = {
     "type": "object",
     "properties": {

@@ -21,6 +21,11 @@ from . import faults as f
 from .conftest import HOSTED_BACKENDS, backend_options
 from .faults import FaultServer
 
+for _package in ("llguidance", "jsonschema"):
+    pytest.importorskip(
+        _package, reason='structured extra not installed: pip install "slmkit[structured]"'
+    )
+
 SCHEMA = {
     "type": "object",
     "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},

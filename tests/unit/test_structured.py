@@ -19,6 +19,11 @@ from slmkit.structured import parse_response_format
 from .conftest import make_llm
 from .scripted_engine import ScriptedEngine
 
+for _package in ("llguidance", "jsonschema"):
+    pytest.importorskip(
+        _package, reason='structured extra not installed: pip install "slmkit[structured]"'
+    )
+
 SCHEMA = {
     "type": "object",
     "properties": {"n": {"type": "integer", "minimum": 0}},
