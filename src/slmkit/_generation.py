@@ -201,4 +201,5 @@ def collect(chunks: Iterable[Chunk], backend: str, model: str) -> Completion:
         backend=backend,
         model=model,
         runtime=last.runtime,
+        parsed=last.parsed,
     )

@@ -27,6 +27,7 @@ from .errors import (
     UnsupportedFeature,
 )
 from .params import GenerationParams, parse_params
+from .structured import ResponseFormat, awith_parsed, parse_response_format, with_parsed
 from .types import Chunk, Completion, Embeddings, Message, ModelInfo
 
 if TYPE_CHECKING:
@@ -209,11 +210,14 @@ class LLM:
 
     def _prepare(self, prompt: str | None, messages: list[Message] | None, params: Any) -> Request:
         """Validate everything before any work: parameters, capabilities, context length."""
+        params = dict(params)
+        constraint = parse_response_format(params.pop("response_format", None))
         merged = parse_params(self._defaults, **params)
         engine = self._engine
         _check_capabilities(self._info.backend, engine, merged, raw=messages is None)
+        _check_constraint(self._info.backend, engine, constraint, raw=messages is None)
         if isinstance(engine, RemoteEngine):
-            return Request(merged, messages=messages, prompt=prompt)
+            return Request(merged, messages=messages, prompt=prompt, constraint=constraint)
         assert isinstance(engine, TokenEngine)
         prompt_ids = (
             self._prompt_ids(engine, messages)
@@ -221,16 +225,21 @@ class LLM:
             else engine.tokenize(prompt or "", add_special=True)
         )
         self._check_fits(len(prompt_ids), merged.max_tokens)
-        return Request(merged, prompt_ids=prompt_ids)
+        return Request(merged, prompt_ids=prompt_ids, constraint=constraint)
 
     def _chunks(
         self, request: Request, start: float, cancel: threading.Event | None
     ) -> Generator[Chunk, None, None]:
         events = self._scheduler.submit(self._engine, request, cancel)
         engine = self._engine
+        chunks: Generator[Chunk, None, None]
         if isinstance(engine, TokenEngine):
-            return run_tokens(engine, events, request, start, cancel)
-        return run_text(events, request, start, cancel)
+            chunks = run_tokens(engine, events, request, start, cancel)
+        else:
+            chunks = run_text(events, request, start, cancel)
+        if request.constraint is None:
+            return chunks
+        return with_parsed(chunks, request.constraint)
 
     def _open(
         self,
@@ -281,7 +290,10 @@ class LLM:
         """A hosted engine's own async stream: no worker thread, cancellation is native."""
         if self._closed:
             raise LLMClosed()
-        async for chunk in arun_text(engine.arun(request), request, start):
+        chunks = arun_text(engine.arun(request), request, start)
+        if request.constraint is not None:
+            chunks = awith_parsed(chunks, request.constraint)
+        async for chunk in chunks:
             if self._closed:
                 raise LLMClosed("the LLM was closed while this stream was open")
             yield chunk
@@ -385,3 +397,24 @@ def _check_capabilities(
                 f"backend {backend!r} cannot set {name}: leave it at {neutral}, or pass a "
                 f"server-specific field with extra_body={{...}}"
             )
+
+
+def _check_constraint(
+    backend: str, engine: Engine, constraint: ResponseFormat | None, *, raw: bool
+) -> None:
+    """Refuse a response_format type the engine did not declare, before any work."""
+    if constraint is None:
+        return
+    if raw and isinstance(engine, RemoteEngine):
+        raise UnsupportedFeature(
+            f"backend {backend!r} takes response_format with chat() only: OpenAI's "
+            f"/v1/completions has no such field"
+        )
+    capabilities = engine.capabilities
+    if capabilities.constraint is None or constraint.kind not in capabilities.constraint_types:
+        accepted = ", ".join(sorted(capabilities.constraint_types)) or "none"
+        raise UnsupportedFeature(
+            f"backend {backend!r} cannot constrain output to response_format type "
+            f"{constraint.kind!r} (it accepts: {accepted}); use backend 'llamacpp' or "
+            f"'openai', or leave response_format out and parse the text yourself"
+        )

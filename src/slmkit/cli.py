@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, replace
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -127,6 +127,19 @@ def _print_stream(chunks: Iterator[Any]) -> str:
     return "".join(parts)
 
 
+def _completion_json(result: Any) -> str:
+    """A Completion as JSON (its runtime facts are read-only mappings asdict cannot copy)."""
+    data = asdict(replace(result, runtime={}, parsed=None))
+    data["runtime"], data["parsed"] = result.runtime, result.parsed
+    return json.dumps(data, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 @app.command()
 @friendly_errors
 def chat(
@@ -139,19 +152,30 @@ def chat(
     max_tokens: MaxTokensOpt = None,
     temperature: TemperatureOpt = None,
     as_json: JsonOpt = False,
+    json_schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--json-schema",
+            help="JSON Schema file (or a response_format dict): the answer must fit it.",
+        ),
+    ] = None,
 ) -> None:
     """Chat with a model; the answer streams as it is generated."""
     from ._api import load
     from ._messages import as_messages
 
-    llm = load(model, backend)
     params = _params(max_tokens, temperature)
+    if json_schema is not None:
+        from .structured import response_format_file
+
+        params["response_format"] = response_format_file(json_schema)
+    llm = load(model, backend)
     history: list[Any] = [{"role": "system", "content": system}] if system else []
     if prompt is not None:
         messages = history + as_messages(prompt)
         if as_json:
             result = llm.chat(messages, **params)
-            out.print_json(json.dumps(asdict(result)))
+            out.print_json(_completion_json(result))
         else:
             _print_stream(llm.stream(messages, **params))
         return
@@ -194,7 +218,7 @@ def generate(
     llm = load(model, backend)
     params = _params(max_tokens, temperature)
     if as_json:
-        out.print_json(json.dumps(asdict(llm.generate(prompt, **params))))
+        out.print_json(_completion_json(llm.generate(prompt, **params)))
     else:
         _print_stream(llm.stream_generate(prompt, **params))
 

@@ -20,8 +20,10 @@
     │   ├── NotAChatModel            chat() on a base model or one without a template
     │   ├── LLMClosed                the LLM was closed; load() the model again
     │   ├── NotAGenerativeModel      chat()/generate()/stream() on an embedding model
-    │   └── NotAnEmbeddingModel      embed() on a model that generates text
+    │   ├── NotAnEmbeddingModel      embed() on a model that generates text
+    │   └── UnsupportedSchema        response_format cannot be compiled (names the keyword)
     ├── GenerationError              the runtime failed while generating
+    │   └── StructuredOutputInvalid  a constrained answer failed validation (has ``text``)
     └── HostedError                  a hosted endpoint failed
         ├── AuthenticationError      missing/invalid key (names the env var)
         ├── RateLimitError           429 after retries (has ``retry_after``)
@@ -63,8 +65,10 @@ __all__ = [
     "ServiceRetired",
     "SlmkitError",
     "StreamInterrupted",
+    "StructuredOutputInvalid",
     "UnknownBackend",
     "UnsupportedFeature",
+    "UnsupportedSchema",
 ]
 
 
@@ -246,6 +250,18 @@ class LLMClosed(InvalidRequest):
         super().__init__(message)
 
 
+class UnsupportedSchema(InvalidRequest):
+    """``response_format`` cannot be compiled into a grammar; raised before any generation.
+
+    Fix: drop or rewrite the schema keyword the message names (``keyword`` holds it when
+    known); docs/structured-output.md lists what the grammar engine supports.
+    """
+
+    def __init__(self, message: str, keyword: str | None = None) -> None:
+        self.keyword = keyword
+        super().__init__(message, field="response_format")
+
+
 class NotAGenerativeModel(InvalidRequest):
     """chat(), generate() or stream() on an embedding model: it only answers embed().
 
@@ -267,6 +283,21 @@ class GenerationError(SlmkitError):
     Fix: the message carries the runtime's own error; retry, and if it repeats try another
     backend and report it with ``slmkit probe --json`` attached.
     """
+
+
+class StructuredOutputInvalid(GenerationError):
+    """An answer that ended with "stop" does not validate under its ``response_format``.
+
+    ``text`` holds the answer. Local backends constrain every token, so this comes from a
+    hosted service that ignored or half-supported the format.
+
+    Fix: retry, simplify the schema, or use a local backend (``llamacpp``), which
+    constrains decoding itself.
+    """
+
+    def __init__(self, message: str, text: str) -> None:
+        self.text = text
+        super().__init__(message)
 
 
 class HostedError(SlmkitError):

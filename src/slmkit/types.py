@@ -110,6 +110,9 @@ class Completion:
     backend: str
     model: str
     runtime: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    #: The validated value under ``response_format`` (a pydantic instance, a dict, the
+    #: matched text); None without one, or when the answer did not end with "stop".
+    parsed: Any = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,8 @@ class Chunk:
     """One piece of a streamed generation.
 
     The last chunk has a ``finish_reason`` and carries ``usage`` (None when a hosted
-    service did not report it), ``timings`` and ``runtime``.
+    service did not report it), ``timings``, ``runtime`` and, under ``response_format``,
+    ``parsed`` (as on Completion).
     """
 
     text: str
@@ -125,6 +129,7 @@ class Chunk:
     usage: Usage | None = None
     timings: Timings | None = None
     runtime: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    parsed: Any = None
 
 
 @dataclass(frozen=True)

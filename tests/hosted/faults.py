@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,7 +28,7 @@ USAGE = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
 class Fault:
     """One scripted answer.
 
-    kind: status | slow | cut | malformed | stall | drip | comments | ending.
+    kind: status | slow | cut | malformed | stall | drip | comments | ending | answer.
     """
 
     kind: str
@@ -38,6 +39,7 @@ class Fault:
     after_chunks: int = 1
     finish: str = "stop"
     usage: bool = True
+    text: str = ""
 
 
 def status(code: int, message: str = "", headers: dict[str, str] | None = None) -> Fault:
@@ -75,6 +77,11 @@ def ending(finish: str = "stop", usage: bool = True) -> Fault:
     return Fault("ending", finish=finish, usage=usage)
 
 
+def answer(text: str) -> Fault:
+    """A healthy stream whose answer is ``text`` (JSON that breaks a schema, say)."""
+    return Fault("answer", text=text)
+
+
 def with_comments() -> Fault:
     """A healthy stream with SSE comment lines (": ping") between the events."""
     return Fault("comments")
@@ -99,9 +106,11 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
     }
 
 
-def _events(finish: str = "stop", with_usage: bool = True) -> list[bytes]:
+def _events(
+    finish: str = "stop", with_usage: bool = True, pieces: Sequence[str] = ANSWER
+) -> list[bytes]:
     events = [_chunk({"role": "assistant", "content": ""})]
-    events += [_chunk({"content": piece}) for piece in ANSWER]
+    events += [_chunk({"content": piece}) for piece in pieces]
     events.append(_chunk({}, finish=finish))
     if with_usage:
         usage = _chunk({})
@@ -186,6 +195,9 @@ class FaultServer:
         events = _events()
         if fault is not None and fault.kind == "ending":
             events, fault = _events(fault.finish, fault.usage), None
+        if fault is not None and fault.kind == "answer":
+            text = fault.text
+            events, fault = _events(pieces=[text[i : i + 5] for i in range(0, len(text), 5)]), None
         if fault is not None and fault.kind == "comments":
             events = [part for event in events for part in (b": ping - keepalive\n\n", event)]
             fault = None

@@ -22,6 +22,7 @@ BACKEND_MAY_IMPORT = {
     "slmkit.trial",
     "slmkit.calibrate",
     "slmkit.scheduler",
+    "slmkit.structured",
     "slmkit._threads",
     "slmkit._metadata",  # typed reads of model metadata files
     "slmkit._prompt",  # plain-text encoding helpers for tokenizers that parse markers

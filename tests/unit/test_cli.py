@@ -51,3 +51,11 @@ def test_backends_table_shows_the_extra_to_install() -> None:
 def test_models_table_shows_the_install_command_literally() -> None:
     result = runner.invoke(app, ["models"], env={"COLUMNS": "300"})
     assert "slmkit[default-model]" in result.output
+
+
+def test_an_unreadable_json_schema_file_is_a_clean_error(tmp_path) -> None:
+    bad = tmp_path / "schema.json"
+    bad.write_text("{not json")
+    result = runner.invoke(app, ["chat", "hi", "--json-schema", str(bad)])
+    assert result.exit_code != 0
+    assert "--json-schema" in result.output and "Traceback" not in result.output

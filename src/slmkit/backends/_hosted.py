@@ -39,6 +39,7 @@ from ..errors import (
     StreamInterrupted,
     UnsupportedFeature,
 )
+from ..structured import ResponseFormat
 from ._hosted_stream import StreamState, achunk_events, chunk_events
 from ._retry import Failure, RetryPolicy, with_retries, with_retries_async
 from ._secrets import display_url, guard_sdk_logs, redact, url_secrets
@@ -220,6 +221,8 @@ class HostedEngine(RemoteEngine):
         #: service takes them; raw prompts only where it has /v1/completions.
         self.capabilities = Capabilities(
             concurrent=True,
+            constraint="native",
+            constraint_types=frozenset({"json_schema", "json_object"}),
             raw_prompt=backend.supports_completion,
             sampling=frozenset({"top_k", "repetition_penalty"})
             if backend.sampling_extensions
@@ -250,7 +253,7 @@ class HostedEngine(RemoteEngine):
         params = request.params
         if request.messages is not None:
             chat = [{"role": m["role"], "content": m["content"]} for m in request.messages]
-            return self._drive(lambda: self.open_chat(chat, params), "chat request")
+            return self._drive(lambda: self.open_chat(chat, params, request.constraint), "chat")
         prompt = request.prompt or ""
         return self._drive(lambda: self.open_completion(prompt, params), "completion request")
 
@@ -287,8 +290,10 @@ class HostedEngine(RemoteEngine):
         raise UnsupportedFeature(f"backend {self.backend_name!r} has no embeddings endpoint")
 
     @abstractmethod
-    def open_chat(self, messages: list[dict[str, str]], params: Any) -> Any:
-        """Send a streaming chat request; return the SDK stream once headers arrived."""
+    def open_chat(
+        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+    ) -> Any:
+        """Open a streaming chat, ``constraint`` in the service's form; return the SDK stream."""
 
     def open_completion(self, prompt: str, params: Any) -> Any:
         raise NotImplementedError
@@ -460,7 +465,7 @@ class HostedEngine(RemoteEngine):
         params = request.params
         if request.messages is not None:
             chat = [{"role": m["role"], "content": m["content"]} for m in request.messages]
-            opened = self._adrive(lambda: self.aopen_chat(chat, params), "chat request")
+            opened = self._adrive(lambda: self.aopen_chat(chat, params, request.constraint), "chat")
         else:
             prompt = request.prompt or ""
             opened = self._adrive(lambda: self.aopen_completion(prompt, params), "completion")
@@ -470,7 +475,9 @@ class HostedEngine(RemoteEngine):
     #: True when the provider implements aopen_chat/aopen_completion/aevents.
     has_async: ClassVar[bool] = False
 
-    async def aopen_chat(self, messages: list[dict[str, str]], params: Any) -> Any:
+    async def aopen_chat(
+        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+    ) -> Any:
         raise NotImplementedError
 
     async def aopen_completion(self, prompt: str, params: Any) -> Any:

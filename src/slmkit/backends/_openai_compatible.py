@@ -12,6 +12,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
+from ..structured import ResponseFormat
 from ._hosted import (
     Endpoint,
     HostedBackend,
@@ -63,8 +64,13 @@ class OpenAICompatibleEngine(HostedEngine):
             **fields,
         }
 
-    def open_chat(self, messages: list[dict[str, str]], params: Any) -> Any:
-        return self._client.chat.completions.create(**self._request(params, messages=messages))
+    def open_chat(
+        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+    ) -> Any:
+        fields = _format_fields(constraint)
+        return self._client.chat.completions.create(
+            **self._request(params, messages=messages, **fields)
+        )
 
     def open_completion(self, prompt: str, params: Any) -> Any:
         return self._client.completions.create(**self._request(params, prompt=prompt))
@@ -92,9 +98,12 @@ class OpenAICompatibleEngine(HostedEngine):
             client = self._async_clients[loop] = openai.AsyncOpenAI(**self._settings)
         return client
 
-    async def aopen_chat(self, messages: list[dict[str, str]], params: Any) -> Any:
+    async def aopen_chat(
+        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+    ) -> Any:
         chat = self._async_client().chat.completions
-        return await chat.create(**self._request(params, messages=messages))
+        fields = _format_fields(constraint)
+        return await chat.create(**self._request(params, messages=messages, **fields))
 
     async def aopen_completion(self, prompt: str, params: Any) -> Any:
         completions = self._async_client().completions
@@ -160,3 +169,8 @@ class OpenAICompatibleBackend(HostedBackend):
     @classmethod
     def engine_class(cls) -> type[HostedEngine]:
         return OpenAICompatibleEngine
+
+
+def _format_fields(constraint: ResponseFormat | None) -> dict[str, Any]:
+    """OpenAI's response_format field (the core checked the type is one it has)."""
+    return {} if constraint is None else {"response_format": constraint.openai}

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from ..errors import AuthenticationError
+from ..structured import ResponseFormat
 from ._hosted import Endpoint, HostedBackend, HostedEngine, HostedOptions, chunk_events
 from .base import EngineEvent
 
@@ -66,7 +67,9 @@ class AzureEngine(HostedEngine):
         usage = getattr(result, "usage", None)
         return [list(item.embedding) for item in data], int(getattr(usage, "prompt_tokens", 0))
 
-    def open_chat(self, messages: list[dict[str, str]], params: Any) -> Any:
+    def open_chat(
+        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+    ) -> Any:
         fields = self.sampling(params)
         extras = self.extensions(params)
         return self._client.complete(
@@ -79,6 +82,7 @@ class AzureEngine(HostedEngine):
             seed=fields.get("seed"),
             stop=fields.get("stop"),
             model_extras=extras or None,
+            response_format=_azure_format(constraint),
             **self._timeouts,
         )
 
@@ -175,6 +179,19 @@ def _credential(endpoint: Endpoint) -> Any:
         "backend 'azure' needs a key or an Entra ID credential: set AZURE_AI_CHAT_KEY "
         "(or pass api_key=...), or pip install azure-identity to use DefaultAzureCredential"
     )
+
+
+def _azure_format(constraint: ResponseFormat | None) -> Any:
+    """response_format in azure-ai-inference's form: "json_object" or a JsonSchemaFormat."""
+    if constraint is None:
+        return None
+    if constraint.schema is None:
+        return "json_object"
+    from azure.ai.inference.models import JsonSchemaFormat
+
+    assert constraint.openai is not None
+    spec = constraint.openai["json_schema"]
+    return JsonSchemaFormat(name=spec["name"], schema=spec["schema"], strict=spec["strict"])
 
 
 class AzureBackend(HostedBackend):

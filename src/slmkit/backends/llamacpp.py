@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,16 +20,29 @@ from ..embeddings import encoder_gguf
 from ..errors import InvalidModelFile, ModelNotFound
 from ..gguf import GGUFInfo, read_gguf
 from ..probe import physical_cores
+from ..structured import CONSTRAINT_TYPES
 from ..textstream import ByteDetokenizer, Detokenizer
 from . import _llamacpp_trial
 from ._llamacpp_prefix import PrefixCache
-from .base import Backend, Capabilities, Engine, ModelRef, Prefill, Request, Token, TokenEngine
+from .base import (
+    Backend,
+    Capabilities,
+    Engine,
+    Finish,
+    ModelRef,
+    Prefill,
+    Request,
+    Token,
+    TokenEngine,
+)
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
+    from llguidance import LLTokenizer
 
     from ..params import GenerationParams
     from ..probe import HardwareReport
+    from ..structured import TokenConstraint
 
 __all__ = ["LlamaCppBackend", "LlamaCppOptions"]
 
@@ -223,8 +237,15 @@ class LlamaCppEngine(TokenEngine):
         self.eos_token = self._special_text(llama.token_eos())
         self.eos_token_ids = _EndOfGeneration(model.vocab)
         self._token_to_piece = model.token_to_piece
+        self._grammar_tokenizer: LLTokenizer | None = None
+        #: Seconds the first constrained request spent building the llguidance tokenizer.
+        self.grammar_tokenizer_build_s = 0.0
         self._prefix = PrefixCache(llama, opts.prefix_cache_entries) if opts.prefix_reuse else None
-        self.capabilities = Capabilities(prefix_reuse=opts.prefix_reuse)
+        self.capabilities = Capabilities(
+            prefix_reuse=opts.prefix_reuse,
+            constraint="mask",
+            constraint_types=CONSTRAINT_TYPES,
+        )
 
     def _special_text(self, token: int) -> str:
         if token < 0:
@@ -246,24 +267,56 @@ class LlamaCppEngine(TokenEngine):
     def _piece(self, token: int) -> bytes:
         return self._token_to_piece(token).rstrip(b"\0")
 
-    def run(self, request: Request) -> Iterator[Token | Prefill]:
+    def run(self, request: Request) -> Iterator[Token | Prefill | Finish]:
         prompt = request.prompt_ids or ()
         prefix = self._prefix
         if prefix is not None:
             cached = prefix.prepare(prompt)
             if cached:
                 yield Prefill(cached)
-        tokens = self._tokens(prompt, request.params, fresh=prefix is None)
+        constraint = None
+        if request.constraint is not None:
+            from ..structured import TokenConstraint
+
+            constraint = TokenConstraint(self._tokenizer_for_grammar(), request.constraint)
+        tokens = self._tokens(prompt, request.params, fresh=prefix is None, constraint=constraint)
         try:
             for token in tokens:
+                if constraint is not None:
+                    constraint.consume(token)
                 yield Token(token)
+                if constraint is not None and constraint.done:
+                    yield Finish()  # the grammar is complete: nothing more may follow
+                    return
         finally:
             tokens.close()  # type: ignore[attr-defined]
             if prefix is not None:
                 prefix.remember()
+            if constraint is not None:
+                request.facts["mask_us_per_token"] = constraint.mean_mask_us
+
+    def _tokenizer_for_grammar(self) -> LLTokenizer:
+        """llguidance's view of this vocabulary: built on first use (about a second), kept."""
+        if self._grammar_tokenizer is None:
+            from time import perf_counter
+
+            from llguidance.llamacpp import lltokenizer_from_vocab
+
+            began = perf_counter()
+            with warnings.catch_warnings():  # it calls a deprecated alias once per token
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._grammar_tokenizer = lltokenizer_from_vocab(
+                    self._llama._model.vocab, n_vocab=self._llama.n_vocab()
+                )
+            self.grammar_tokenizer_build_s = perf_counter() - began
+        return self._grammar_tokenizer
 
     def _tokens(
-        self, prompt_ids: Sequence[int], params: GenerationParams, fresh: bool = True
+        self,
+        prompt_ids: Sequence[int],
+        params: GenerationParams,
+        fresh: bool = True,
+        constraint: TokenConstraint | None = None,
     ) -> Iterator[int]:
         llama = self._llama
         # A fresh state for every request unless prefix_reuse is on: reusing a cached prompt
@@ -280,10 +333,18 @@ class LlamaCppEngine(TokenEngine):
             typical_p=1.0,
             repeat_penalty=params.repetition_penalty,
             reset=True,
+            logits_processor=None if constraint is None else _masking(constraint),
         )
 
     def close(self) -> None:
         self._llama.close()
+
+
+def _masking(constraint: TokenConstraint) -> Any:
+    """llama-cpp-python's logits hook, applied before its samplers (greedy included)."""
+    from llama_cpp import LogitsProcessorList
+
+    return LogitsProcessorList([lambda _ids, logits: constraint.apply(logits)])
 
 
 @contextlib.contextmanager
