@@ -195,9 +195,10 @@ def _grammar_from_schema(schema: dict[str, Any]) -> str:
     LLMatcher = _llguidance()
 
     # Compact JSON: no free whitespace a model could loop in until max_tokens.
-    return LLMatcher.grammar_from_json_schema(
+    grammar: str = LLMatcher.grammar_from_json_schema(
         schema, defaults={"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
     )
+    return grammar
 
 
 def _compiled(response_format: ResponseFormat) -> ResponseFormat:
@@ -220,7 +221,8 @@ def _llguidance() -> type[LLMatcher]:
         from llguidance import LLMatcher
     except ImportError:
         raise _missing("llguidance") from None
-    return LLMatcher
+    matcher: type[LLMatcher] = LLMatcher
+    return matcher
 
 
 def _missing(package: str) -> UnsupportedFeature:
