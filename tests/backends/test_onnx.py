@@ -110,7 +110,19 @@ def test_an_unavailable_explicit_provider_is_an_error_not_a_fallback() -> None:
         slmkit.load(BASE_MODEL, backend="onnx", execution_provider=missing)
 
 
-def test_a_missing_artifact_names_the_command_that_makes_it() -> None:
+def test_a_missing_artifact_names_the_command_that_makes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With automatic conversion off, a missing artifact is an error naming the command.
+    An empty cache of its own (the offline models linked in): this machine's shared cache
+    may hold any conversion already."""
+    from slmkit.paths import cache_dir
+
+    models = cache_dir("models")
+    monkeypatch.setenv("SLMKIT_CACHE_DIR", str(tmp_path))
+    if models.is_dir():
+        (tmp_path / "models").symlink_to(models, target_is_directory=True)
+    monkeypatch.setenv("SLMKIT_AUTO_CONVERT", "0")
     assert cached_artifact(BASE_MODEL, "onnx", precision="fp32") is None
     with pytest.raises(errors.ModelNotFound) as info:
         slmkit.load(BASE_MODEL, backend="onnx", precision="fp32")

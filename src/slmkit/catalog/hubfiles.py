@@ -100,7 +100,7 @@ def onnx_variant(configs_root: Path, provider: str, what: str) -> str:
     ``provider``, given a folder holding the repo's genai_config.json files in place."""
     from .onnx_layout import pick_variant  # the backend's own rule, not a copy
 
-    chosen = pick_variant(configs_root, provider, what)  # type: ignore[arg-type]
+    chosen = pick_variant(configs_root, provider, what, hub=True)
     relative = chosen.relative_to(configs_root).as_posix()
     return "" if relative == "." else relative
 
