@@ -35,7 +35,8 @@ def main() -> None:
     for chunk in llm.stream(conversation):
         print(chunk.text, end="", flush=True)
         if chunk.finish_reason is not None:
-            print(f"\n[{chunk.finish_reason}, {chunk.usage.completion_tokens} tokens]")
+            tokens = chunk.usage.completion_tokens if chunk.usage else "?"  # None: not reported
+            print(f"\n[{chunk.finish_reason}, {tokens} tokens]")
     llm.close()
 
 

@@ -31,7 +31,8 @@ def test_chat_completes(backend: str, llama_server: str, server_options: dict[st
     assert "paris" in result.text.lower()
     assert result.finish_reason == "stop"
     assert result.backend == backend
-    assert result.usage.completion_tokens >= 1
+    # llama-cpp-python's server sends no usage in a stream: unknown, never invented
+    assert result.usage is None
     assert result.timings.total_s >= result.timings.ttft_s > 0
 
 
@@ -50,7 +51,7 @@ def test_chat_streams_the_same_text(
     assert "".join(c.text for c in chunks) == whole.text
     assert [c.finish_reason for c in chunks[:-1]] == [None] * (len(chunks) - 1)
     assert chunks[-1].finish_reason == whole.finish_reason
-    assert chunks[-1].usage is not None and chunks[-1].timings is not None
+    assert chunks[-1].usage is None and chunks[-1].timings is not None
 
 
 @pytest.mark.parametrize("backend", HOSTED_BACKENDS)
@@ -60,7 +61,7 @@ def test_max_tokens_ends_with_length(
     with _load(backend, llama_server, server_options) as llm:
         result = llm.chat("Count from 1 to 100, separated by commas.", max_tokens=5)
     assert result.finish_reason == "length"
-    assert 1 <= result.usage.completion_tokens <= 5
+    assert result.usage is None  # the server reports none; the finish reason says it all
 
 
 @pytest.mark.parametrize("backend", HOSTED_BACKENDS)
