@@ -63,18 +63,24 @@ def test_hub_id_resolves_from_the_hf_cache(
         assert hub.generate(OPEN_PROMPT, max_tokens=3).usage.completion_tokens == 3
 
 
-def test_missing_conversion_names_the_command(tmp_path: Path) -> None:
+def test_missing_conversion_names_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLMKIT_AUTO_CONVERT", "0")  # else it converts (and fails on this file)
     gguf = tmp_path / "tiny.gguf"
     gguf.write_bytes(b"GGUF")
     with pytest.raises(errors.ModelNotFound, match=r"slmkit convert .*tiny\.gguf --to openvino"):
         slmkit.load(str(gguf), backend="openvino")
 
 
-def test_missing_variant_names_the_weight_format(base_ir: Path) -> None:
+def test_missing_variant_names_the_weight_format(
+    base_ir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from slmkit.convert import cached_artifact
 
     if cached_artifact(BASE_MODEL, "openvino", weight_format="fp16") is not None:
         pytest.skip("the fp16 variant is already converted here")
+    monkeypatch.setenv("SLMKIT_AUTO_CONVERT", "0")  # else it would convert for minutes
     with pytest.raises(errors.ModelNotFound, match="--weight-format fp16"):
         slmkit.load(BASE_MODEL, backend="openvino", weight_format="fp16")
 
