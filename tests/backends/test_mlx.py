@@ -139,9 +139,12 @@ def test_hub_id_missing_offline_says_how_to_get_it(
         slmkit.load("mlx-community/nothing-4bit", backend="mlx")
 
 
-def test_unconverted_bit_width_names_the_convert_command() -> None:
+def test_unconverted_bit_width_names_the_convert_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     if cached_artifact(BASE_MODEL, to="mlx", bits=8) is not None:
         pytest.skip("an 8-bit artifact is already cached here")
+    monkeypatch.setenv("SLMKIT_AUTO_CONVERT", "0")  # else it converts, as the rule says
     with pytest.raises(
         errors.ModelNotFound, match=r"slmkit convert gemma-3-270m --to mlx --bits 8"
     ):
