@@ -10,8 +10,9 @@ import pytest
 
 from slmkit import errors
 from slmkit._llm import LLM
+from slmkit.catalog.encoders import is_encoder_folder
 from slmkit.embeddings import EmbeddingEngine, check_inputs
-from slmkit.embeddings.pooling import EncoderConfig, is_encoder_folder, pool, read_config
+from slmkit.embeddings.pooling import EncoderConfig, pool, read_config
 from slmkit.params import GenerationParams
 from slmkit.types import ModelInfo
 

@@ -89,8 +89,8 @@ def resolve_source(model: str) -> Source:
     """A catalog alias (its offline GGUF), a .gguf file, or a checkpoint folder."""
     from .. import catalog
     from ..catalog import model_ref
+    from ..catalog.encoders import encoder_checkpoint
     from ..catalog.offline import assemble
-    from ..embeddings import encoder_checkpoint
 
     ref = model_ref(model)
     encoder = encoder_checkpoint(ref)

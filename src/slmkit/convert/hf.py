@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConversionError, InvalidRequest
 from . import Source
+from .options import refuse_unknown
 from .progress import step
 
 if TYPE_CHECKING:
@@ -36,13 +37,11 @@ _END_OF_TURN = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endof
 
 
 def _precision(options: dict[str, Any]) -> str:
-    unknown = sorted(set(options) - {"precision"})
-    if unknown:
-        raise InvalidRequest(
-            f"convert --to hf takes only --precision ({', '.join(PRECISIONS)}); "
-            f"got {', '.join('--' + name.replace('_', '-') for name in unknown)}",
-            field=unknown[0],
-        )
+    refuse_unknown(
+        options,
+        {"precision"},
+        f"convert --to hf takes only --precision ({', '.join(PRECISIONS)})",
+    )
     value = str(options.get("precision") or _DEFAULT_PRECISION).lower()
     aliases = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
     value = aliases.get(value, value)

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from . import Source
+from .options import refuse_unknown
 from .progress import step
 
 NAME = "mlx"
@@ -37,12 +38,11 @@ GROUP_SIZE = 64
 
 def bits_of(options: dict[str, Any]) -> int:
     """The validated ``bits`` option (4, 8 or 16)."""
-    unknown = sorted(set(options) - {"bits"})
-    if unknown:
-        raise InvalidRequest(
-            f"convert --to mlx takes only --bits (4, 8 or 16); got {', '.join(unknown)}",
-            field=unknown[0],
-        )
+    refuse_unknown(
+        options,
+        {"bits"},
+        "convert --to mlx takes only --bits (4, 8 or 16)",
+    )
     value = options.get("bits")
     if value is None:
         return DEFAULT_BITS

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import ConversionError, InvalidRequest
 from . import Source
+from .options import refuse_unknown
 from .progress import step
 
 NAME = "onnx"
@@ -47,14 +48,12 @@ _VALID = {
 
 
 def _options(options: dict[str, Any]) -> tuple[str, str, int]:
-    unknown = sorted(set(options) - {"precision", "execution_provider", "accuracy_level"})
-    if unknown:
-        raise InvalidRequest(
-            "convert --to onnx takes only --precision (int4, fp16, fp32), "
-            "--execution-provider (cpu, cuda, dml) and --accuracy-level (1-4); "
-            f"got {', '.join(unknown)}",
-            field=unknown[0],
-        )
+    refuse_unknown(
+        options,
+        {"precision", "execution_provider", "accuracy_level"},
+        "convert --to onnx takes only --precision (int4, fp16, fp32), "
+        "--execution-provider (cpu, cuda, dml) and --accuracy-level (1-4)",
+    )
     precision = str(options.get("precision") or "int4").lower()
     if precision not in PRECISIONS:
         raise InvalidRequest(

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import ConversionError, InvalidRequest
 from . import Source
+from .options import refuse_unknown
 from .progress import step
 
 NAME = "onnx"
@@ -50,13 +51,11 @@ _SAMPLE = ["a short sentence", "a somewhat longer sentence, so this batch needs 
 
 
 def _precision(options: dict[str, Any]) -> str:
-    unknown = sorted(set(options) - {"precision", "execution_provider"})
-    if unknown:
-        raise InvalidRequest(
-            f"convert --to onnx of an embedding model takes only --precision (fp32, int8); "
-            f"got {', '.join(unknown)}",
-            field=unknown[0],
-        )
+    refuse_unknown(
+        options,
+        {"precision", "execution_provider"},
+        "convert --to onnx of an embedding model takes only --precision (fp32, int8)",
+    )
     precision = str(options.get("precision") or "fp32").lower()
     if precision not in PRECISIONS:
         raise InvalidRequest(

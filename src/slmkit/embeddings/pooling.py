@@ -9,19 +9,18 @@ way sentence-transformers pools a plain checkpoint: mean, not normalised.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..catalog.encoders import MODULES, read_json, sentence_modules
 from ..errors import InvalidModelFile
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["EncoderConfig", "is_encoder_folder", "pool", "position_limit", "read_config"]
+__all__ = ["EncoderConfig", "pool", "position_limit", "read_config"]
 
-MODULES = "modules.json"
 #: Pooling modes in the order sentence-transformers concatenates them.
 _MODES = ("cls_token", "max_tokens", "mean_tokens", "mean_sqrt_len_tokens", "lasttoken")
 _LAYERS = ("Transformer", "Pooling", "Normalize")
@@ -37,39 +36,16 @@ class EncoderConfig:
     lowercase: bool = False
 
 
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidModelFile(f"cannot read {path}: {exc}") from exc
-
-
-def _modules(folder: Path) -> list[dict[str, Any]] | None:
-    path = folder / MODULES
-    if not path.is_file():
-        return None
-    modules = _read(path)
-    if not isinstance(modules, list):
-        raise InvalidModelFile(f"{path} is not a list of modules")
-    return modules
-
-
-def is_encoder_folder(folder: Path) -> bool:
-    """True for a sentence-transformers folder (its modules.json has a Pooling module)."""
-    modules = _modules(folder) if folder.is_dir() else None
-    return any(str(m.get("type", "")).endswith(".Pooling") for m in modules or ())
-
-
 def position_limit(folder: Path) -> int:
     """The longest input the model's position embeddings allow (config.json; BERT's 512)."""
     path = folder / "config.json"
-    config = _read(path) if path.is_file() else {}
+    config = read_json(path) if path.is_file() else {}
     return int(config.get("max_position_embeddings") or config.get("n_positions") or 512)
 
 
 def read_config(folder: Path, position_limit: int) -> EncoderConfig:
     """The folder's pooling config; ``position_limit`` caps the input length."""
-    modules = _modules(folder)
+    modules = sentence_modules(folder)
     if modules is None:
         return EncoderConfig(("mean_tokens",), False, position_limit)
     pooling: tuple[str, ...] = ()
@@ -85,7 +61,7 @@ def read_config(folder: Path, position_limit: int) -> EncoderConfig:
             pooling = _pooling_modes(folder / str(module.get("path", "")) / "config.json")
         normalize = normalize or kind == "Normalize"
     settings = folder / "sentence_bert_config.json"
-    st = _read(settings) if settings.is_file() else {}
+    st = read_json(settings) if settings.is_file() else {}
     limit = int(st.get("max_seq_length") or position_limit)
     return EncoderConfig(
         pooling or ("mean_tokens",),
@@ -96,7 +72,7 @@ def read_config(folder: Path, position_limit: int) -> EncoderConfig:
 
 
 def _pooling_modes(path: Path) -> tuple[str, ...]:
-    config = _read(path)
+    config = read_json(path)
     if config.get("pooling_mode_weightedmean_tokens"):
         raise InvalidModelFile(f"{path}: weighted-mean pooling is not supported by slmkit")
     if config.get("pooling_mode"):  # newer files name one mode

@@ -1,4 +1,4 @@
-"""Where an embedding model's files come from, and whether a model is one at all.
+"""Where an embedding model's converted exports (ONNX, BERT GGUF) come from.
 
 Each backend's ``load()`` asks here first: a non-None answer means "this is an
 encoder, load it with slmkit.embeddings"; None means "not an embedding model, carry on".
@@ -8,54 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..backends.base import ModelRef
-from ..catalog import HubArtifact, hfcache
+from ..catalog import ModelRef
+from ..catalog.encoders import is_embedding_model
 from ..errors import ModelNotFound
-from .pooling import is_encoder_folder
 
-__all__ = [
-    "ONNX_FILE",
-    "encoder_checkpoint",
-    "encoder_export",
-    "encoder_gguf",
-    "is_embedding_model",
-]
+__all__ = ["ONNX_FILE", "encoder_export", "encoder_gguf"]
 
 ONNX_FILE = "model.onnx"
-
-
-def is_embedding_model(model: ModelRef) -> bool:
-    """What the catalog says, else whether the local or cached folder is a sentence-transformer."""
-    if model.spec is not None:
-        return model.spec.is_embedding
-    if model.path is not None:
-        return is_encoder_folder(model.path)
-    if "/" in model.name:
-        cached = hfcache.find_cached(HubArtifact(model.name))
-        return cached is not None and is_encoder_folder(cached)
-    return False
-
-
-def encoder_checkpoint(model: ModelRef) -> Path | None:
-    """The transformers checkpoint folder of an embedding model; None for any other model."""
-    if not is_embedding_model(model):
-        return None
-    spec = model.spec
-    if spec is None:
-        return model.path or hfcache.resolve(HubArtifact(model.name), model.name)
-    packaged = spec.packaged_data.get("hf")
-    hub = spec.hub.get("hf")
-    if packaged is not None:
-        from ..catalog.offline import packaged_path
-
-        try:
-            return packaged_path(packaged)
-        except ModelNotFound:
-            if hub is None or hfcache.find_cached(hub) is None:
-                raise
-    if hub is None:
-        raise ModelNotFound(f"{spec.alias} has no transformers checkpoint in the catalog")
-    return hfcache.resolve(hub, f"{spec.alias} (sentence-transformers checkpoint)")
 
 
 def encoder_gguf(model: ModelRef) -> Path | None:
