@@ -143,15 +143,19 @@ def _version() -> str:
         return "?"
 
 
+@cache
 def runtime_versions() -> dict[str, str]:
-    """llama-cpp-python's version and an id of its native libraries (name, size, mtime):
-    a rebuild with other CMAKE_ARGS keeps the version but may fault differently."""
+    """llama-cpp-python's version and an id of its native build: each library's name and
+    size, and the CPU kernels' bytes (a rebuild with other CMAKE_ARGS keeps the version
+    but may fault differently). Content, not mtimes: every venv installing the same
+    wheel shares one verdict."""
     spec = importlib.util.find_spec("llama_cpp")
-    stats = []
+    digest = hashlib.sha256()
     if spec is not None and spec.submodule_search_locations:
         lib = Path(next(iter(spec.submodule_search_locations)), "lib")
         for path in sorted(lib.glob("*")) if lib.is_dir() else ():
-            stat = path.stat()
-            stats.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
-    build = hashlib.sha256("|".join(stats).encode()).hexdigest()[:12]
+            digest.update(f"{path.name}:{path.stat().st_size}|".encode())
+            if path.name == "libggml-cpu.so":
+                digest.update(path.read_bytes())
+    build = digest.hexdigest()[:12]
     return {"llama-cpp-python": _version(), "build": build}
