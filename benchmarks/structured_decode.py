@@ -1,11 +1,12 @@
-"""Constrained against unconstrained decode speed on llama.cpp, and the mask's cost.
+"""Constrained against unconstrained decode speed on a token backend, and the mask's cost.
 
-Loads the default model, answers the same prompt with and without a JSON schema (an
-array of short strings, so both runs decode the full ``--tokens``), alternating rounds,
-and prints decode tok/s for each, their ratio, the mask time per token and the
-first-request cost of building llguidance's tokenizer.
+Loads the default model on ``--backend`` (one that masks: llamacpp, transformers), answers
+the same prompt with and without a JSON schema (an array of short strings, so both runs
+decode the full ``--tokens``), alternating rounds, and prints decode tok/s for each, their
+ratio, the mask time per token and the first-request cost of building llguidance's
+tokenizer.
 
-    python benchmarks/structured_llamacpp.py [--tokens 96] [--rounds 3]
+    python benchmarks/structured_decode.py [--backend llamacpp] [--tokens 96] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tokens", type=int, default=96)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--backend", default="llamacpp")
     args = parser.parse_args()
-    with slmkit.load("qwen2.5-coder-0.5b-instruct", backend="llamacpp") as llm:
+    with slmkit.load("qwen2.5-coder-0.5b-instruct", backend=args.backend) as llm:
         llm.chat(PROMPT, response_format=SCHEMA, max_tokens=4)  # builds the tokenizer
-        build_s = llm._engine.grammar_tokenizer_build_s  # type: ignore[attr-defined]
+        build_s = llm._engine.grammar.build_s  # type: ignore[attr-defined]
         free, constrained, ratios, mask_us = [], [], [], []
         for _ in range(args.rounds):  # paired rounds: a busy machine's drift hits both
             plain = llm.chat(PROMPT, max_tokens=args.tokens)
@@ -45,6 +47,7 @@ def main() -> None:
                 f"  round: {plain.usage.completion_tokens} free tokens at {free[-1]:.1f} tok/s, "
                 f"{masked.usage.completion_tokens} constrained at {constrained[-1]:.1f} tok/s"
             )
+    print(f"{args.backend}")
     print(f"unconstrained decode  {statistics.median(free):8.1f} tok/s  (median of {args.rounds})")
     print(f"constrained decode    {statistics.median(constrained):8.1f} tok/s")
     print(f"ratio                 {statistics.median(ratios):8.3f}  (paired median; goal 0.90)")

@@ -6,7 +6,7 @@ import contextlib
 import os
 import random
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from ..structured import CONSTRAINT_TYPES
 from ..textstream import ByteDetokenizer, Detokenizer
 from . import _llamacpp_trial
 from ._llamacpp_prefix import PrefixCache
+from ._masked import GrammarTokenizer, masked_events
 from .base import (
     Backend,
     Capabilities,
@@ -237,9 +238,7 @@ class LlamaCppEngine(TokenEngine):
         self.eos_token = self._special_text(llama.token_eos())
         self.eos_token_ids = _EndOfGeneration(model.vocab)
         self._token_to_piece = model.token_to_piece
-        self._grammar_tokenizer: LLTokenizer | None = None
-        #: Seconds the first constrained request spent building the llguidance tokenizer.
-        self.grammar_tokenizer_build_s = 0.0
+        self.grammar = GrammarTokenizer(self._llguidance_tokenizer)
         self._prefix = PrefixCache(llama, opts.prefix_cache_entries) if opts.prefix_reuse else None
         self.capabilities = Capabilities(
             prefix_reuse=opts.prefix_reuse,
@@ -274,42 +273,20 @@ class LlamaCppEngine(TokenEngine):
             cached = prefix.prepare(prompt)
             if cached:
                 yield Prefill(cached)
-        constraint = None
-        if request.constraint is not None:
-            from ..structured import TokenConstraint
-
-            constraint = TokenConstraint(self._tokenizer_for_grammar(), request.constraint)
+        constraint = self.grammar.constraint(request.constraint)
         tokens = self._tokens(prompt, request.params, fresh=prefix is None, constraint=constraint)
         try:
-            for token in tokens:
-                if constraint is not None:
-                    constraint.consume(token)
-                yield Token(token)
-                if constraint is not None and constraint.done:
-                    yield Finish()  # the grammar is complete: nothing more may follow
-                    return
+            yield from masked_events(tokens, constraint, request.facts)
         finally:
-            tokens.close()  # type: ignore[attr-defined]
             if prefix is not None:
                 prefix.remember()
-            if constraint is not None:
-                request.facts["mask_us_per_token"] = constraint.mean_mask_us
 
-    def _tokenizer_for_grammar(self) -> LLTokenizer:
-        """llguidance's view of this vocabulary: built on first use (about a second), kept."""
-        if self._grammar_tokenizer is None:
-            from time import perf_counter
+    def _llguidance_tokenizer(self) -> LLTokenizer:
+        from llguidance.llamacpp import lltokenizer_from_vocab
 
-            from llguidance.llamacpp import lltokenizer_from_vocab
-
-            began = perf_counter()
-            with warnings.catch_warnings():  # it calls a deprecated alias once per token
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self._grammar_tokenizer = lltokenizer_from_vocab(
-                    self._llama._model.vocab, n_vocab=self._llama.n_vocab()
-                )
-            self.grammar_tokenizer_build_s = perf_counter() - began
-        return self._grammar_tokenizer
+        with warnings.catch_warnings():  # it calls a deprecated alias once per token
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return lltokenizer_from_vocab(self._llama._model.vocab, n_vocab=self._llama.n_vocab())
 
     def _tokens(
         self,
@@ -317,7 +294,7 @@ class LlamaCppEngine(TokenEngine):
         params: GenerationParams,
         fresh: bool = True,
         constraint: TokenConstraint | None = None,
-    ) -> Iterator[int]:
+    ) -> Generator[int, None, None]:
         llama = self._llama
         # A fresh state for every request unless prefix_reuse is on: reusing a cached prompt
         # prefix can change greedy output in llama.cpp (RUNTIME-NOTES).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,12 +24,26 @@ from ..catalog import HubArtifact, hfcache
 from ..catalog.onnx_layout import GENAI_CONFIG, pick_variant, read_json
 from ..embeddings import encoder_export
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
+from ..structured import CONSTRAINT_TYPES
 from ..textstream import Detokenizer
-from .base import Backend, Engine, ModelRef, Request, Token, TokenEngine
+from ._masked import GrammarTokenizer, masked_events
+from .base import (
+    Backend,
+    Capabilities,
+    Engine,
+    Finish,
+    ModelRef,
+    Request,
+    Token,
+    TokenEngine,
+)
 
 if TYPE_CHECKING:
+    from llguidance import LLTokenizer
+
     from ..params import GenerationParams
     from ..probe import HardwareReport
+    from ..structured import TokenConstraint
 
 __all__ = [
     "OnnxBackend",
@@ -274,8 +288,14 @@ class OnnxEngine(TokenEngine):
         self.eos_token = _token_text(tokenizer_config.get("eos_token"))
         self._bos_id = self._token_id(self.bos_token)
         self.adds_bos = _adds_bos(folder, tokenizer_config) and self._bos_id is not None
-        self.eos_token_ids = frozenset(_eos_ids(genai, self._tokenizer, folder / GENAI_CONFIG))
+        eos_ids = _eos_ids(genai, self._tokenizer, folder / GENAI_CONFIG)
+        self.eos_token_ids = frozenset(eos_ids)
+        self._eos_list = sorted(eos_ids)
         self._specials = special_token_strings(folder)
+        self._folder = folder
+        self.grammar = GrammarTokenizer(self._llguidance_tokenizer)
+        if (folder / "tokenizer.json").is_file():
+            self.capabilities = Capabilities(constraint="mask", constraint_types=CONSTRAINT_TYPES)
 
     def _token_id(self, text: str) -> int | None:
         if not text:
@@ -300,7 +320,13 @@ class OnnxEngine(TokenEngine):
     def detokenizer(self) -> Detokenizer:
         return _StreamDetokenizer(self._tokenizer.create_stream())
 
-    def run(self, request: Request) -> Iterator[Token]:
+    def run(self, request: Request) -> Iterator[Token | Finish]:
+        constraint = self.grammar.constraint(request.constraint)
+        yield from masked_events(self._tokens(request, constraint), constraint, request.facts)
+
+    def _tokens(
+        self, request: Request, constraint: TokenConstraint | None
+    ) -> Generator[int, None, None]:
         og = self._og
         prompt_ids = list(request.prompt_ids or ())
         generator_params = og.GeneratorParams(self._model)
@@ -309,10 +335,21 @@ class OnnxEngine(TokenEngine):
         try:
             generator.append_tokens(prompt_ids)
             while not generator.is_done():
+                if constraint is not None:  # the step's logits, masked before sampling
+                    logits = generator.get_logits()
+                    generator.set_logits(constraint.apply(logits.reshape(-1)).reshape(logits.shape))
                 generator.generate_next_token()
-                yield Token(int(generator.get_next_tokens()[0]))
+                yield int(generator.get_next_tokens()[0])
         finally:
             del generator
+
+    def _llguidance_tokenizer(self) -> LLTokenizer:
+        """From the folder's tokenizer.json (ORT GenAI's own tokenizer hides its vocabulary;
+        its built-in guidance allows free whitespace in JSON, the core's grammar does not)."""
+        from llguidance import LLTokenizer
+
+        text = (self._folder / "tokenizer.json").read_text(encoding="utf-8")
+        return LLTokenizer(text, n_vocab=self._vocab_size, eos_token=self._eos_list)
 
     def search_options(self, prompt_tokens: int, params: GenerationParams) -> dict[str, Any]:
         """ORT GenAI search options for one request.

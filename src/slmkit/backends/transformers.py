@@ -31,13 +31,26 @@ from ..errors import (
     UnsupportedFeature,
 )
 from ..hostfacts import read_text
-from .base import Backend, Engine, ModelRef, Request, Token, TokenEngine
+from ..structured import CONSTRAINT_TYPES
+from ._masked import GrammarTokenizer, masked_events
+from .base import (
+    Backend,
+    Capabilities,
+    Engine,
+    Finish,
+    ModelRef,
+    Request,
+    Token,
+    TokenEngine,
+)
 
 if TYPE_CHECKING:
     import torch
+    from llguidance import LLTokenizer
 
     from ..params import GenerationParams
     from ..probe import HardwareReport
+    from ..structured import TokenConstraint
 
 __all__ = ["TransformersBackend", "TransformersEngine", "TransformersOptions"]
 
@@ -281,6 +294,8 @@ class TransformersEngine(TokenEngine):
         max_positions = trained or default_ctx
         self.context_length = opts.context_length or min(default_ctx, max_positions)
         self._setup_tokens(opts.add_special_tokens)
+        self.grammar = GrammarTokenizer(self._llguidance_tokenizer)
+        self.capabilities = Capabilities(constraint="mask", constraint_types=CONSTRAINT_TYPES)
 
     def _setup_tokens(self, add_special_tokens: bool) -> None:
         tok = self._tokenizer
@@ -320,16 +335,27 @@ class TransformersEngine(TokenEngine):
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=True))
 
-    def run(self, request: Request) -> Iterator[Token]:
-        tokens = self.generate_tokens(request.prompt_ids or (), request.params)
-        try:
-            for token in tokens:
-                yield Token(token)
-        finally:
-            tokens.close()
+    def run(self, request: Request) -> Iterator[Token | Finish]:
+        constraint = self.grammar.constraint(request.constraint)
+        tokens = self.generate_tokens(request.prompt_ids or (), request.params, constraint)
+        yield from masked_events(tokens, constraint, request.facts)
+
+    def _llguidance_tokenizer(self) -> LLTokenizer:
+        from llguidance.hf import from_tokenizer
+
+        if not self._tokenizer.is_fast:
+            raise UnsupportedFeature(
+                "transformers: response_format needs a fast tokenizer (llguidance reads its "
+                "vocabulary); load without use_fast=False"
+            )
+        # the logits row can be wider than the tokenizer (Qwen pads it): size the mask to it
+        return from_tokenizer(self._tokenizer, n_vocab=self._model.config.vocab_size)
 
     def generate_tokens(
-        self, prompt_ids: Sequence[int], params: GenerationParams
+        self,
+        prompt_ids: Sequence[int],
+        params: GenerationParams,
+        constraint: TokenConstraint | None = None,
     ) -> Generator[int, None, None]:
         """The decode loop on its own (token ids out); run() wraps it in events."""
         import torch
@@ -353,6 +379,9 @@ class TransformersEngine(TokenEngine):
                     input_ids=step_ids, past_key_values=cache, use_cache=True, logits_to_keep=1
                 )
                 scores = out.logits[:, -1, :].float()
+                if constraint is not None:  # before the samplers, as llama.cpp applies it
+                    row = constraint.apply(scores[0].cpu().numpy())
+                    scores[0] = torch.from_numpy(row).to(scores.device)
                 if processors:
                     scores = processors(seen, scores)
                 if generator is None:
