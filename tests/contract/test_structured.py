@@ -76,6 +76,11 @@ def _validates(text: str) -> dict[str, object]:
 @pytest.mark.parametrize("sampled", [False, True], ids=["greedy", "sampled"])
 def test_every_answer_that_stops_validates(chat_llm: LLM, backend: str, sampled: bool) -> None:
     _check(chat_llm, backend, "json_schema")
+    if backend == "mlx" and chat_llm.info.device == "cpu":
+        pytest.skip(
+            "MLX's Linux CPU build decodes at 1-5 tok/s: 16 answers would take many minutes; "
+            "the sweep runs on Apple silicon, and every other test here runs on this build"
+        )
     settings = {"temperature": 0.9, "seed": 7} if sampled else {}
     stopped = 0
     for prompt in PROMPTS:

@@ -27,16 +27,27 @@ from ..artifacts import converted
 from ..calibrate import reloading, thread_candidates, tuned
 from ..catalog import HubArtifact, hfcache
 from ..embeddings import encoder_export
-from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
-from .base import Backend, Engine, ModelRef, Request, Token, TokenEngine
+from ..errors import (
+    BackendUnavailable,
+    InvalidModelFile,
+    InvalidRequest,
+    ModelNotFound,
+    UnsupportedSchema,
+)
+from ._json_ebnf import json_schema_ebnf
+from .base import Backend, Capabilities, Engine, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from ..params import GenerationParams
     from ..probe import HardwareReport
+    from ..structured import ResponseFormat
 
 __all__ = ["OpenVINOBackend", "OpenVINOEngine", "OpenVINOOptions"]
 
 MODEL_FILE = "openvino_model.xml"
+#: The response_format types OpenVINO's own structured output (xgrammar) applies; a lark
+#: grammar has no translation to its EBNF, so "grammar" is refused by name.
+NATIVE_CONSTRAINTS = frozenset({"json_schema", "json_object", "regex"})
 TOKENIZER_FILES = ("openvino_tokenizer.xml", "openvino_detokenizer.xml")
 DEVICES = ("CPU", "GPU", "NPU", "AUTO")
 
@@ -343,6 +354,10 @@ class OpenVINOEngine(TokenEngine):
                 eos.add(token)
         self.eos_token_ids = frozenset(eos)
         self._stop_ids = set(eos)
+        if hasattr(openvino_genai, "StructuredOutputConfig"):
+            self.capabilities = Capabilities(
+                constraint="native", constraint_types=NATIVE_CONSTRAINTS
+            )
         self._specials = special_token_strings(folder)
         bos_id = _safe(tokenizer.get_bos_token_id, -1)
         probe = self.tokenize("a", add_special=True)
@@ -397,6 +412,9 @@ class OpenVINOEngine(TokenEngine):
         import openvino
 
         config = self.generation_config(request.params)
+        grammar = None
+        if request.constraint is not None:
+            config.structured_output_config, grammar = self._structured(request.constraint)
         input_ids = openvino.Tensor(np.array([list(request.prompt_ids or ())], dtype=np.int64))
         handoff = _Handoff()
         streamer = _token_streamer(handoff)
@@ -404,27 +422,61 @@ class OpenVINOEngine(TokenEngine):
         def run() -> None:
             try:
                 result = self._pipe.generate(input_ids, config, streamer)
-                request.facts["openvino"] = {"perf_metrics": _summarise(result.perf_metrics)}
+                facts: dict[str, Any] = {"perf_metrics": _summarise(result.perf_metrics)}
+                if grammar is not None:
+                    facts["grammar"] = grammar
+                request.facts["openvino"] = facts
                 handoff.put(_DONE)
             except BaseException as exc:
                 handoff.put(exc)
 
         worker = threading.Thread(target=run, name="slmkit-openvino", daemon=True)
         worker.start()
+        yielded = False
         try:
             while True:
                 item = handoff.get()
                 if item is _DONE:
                     return
                 if isinstance(item, BaseException):
+                    constrained = request.constraint is not None and not yielded
+                    if constrained and isinstance(item, RuntimeError):
+                        raise _refused_grammar(item, request.constraint) from item
                     raise item
+                yielded = True
                 yield Token(item)
         finally:
             handoff.stopped.set()
             worker.join()
 
+    def _structured(self, constraint: ResponseFormat) -> tuple[Any, str]:
+        """OpenVINO's StructuredOutputConfig for a response format the core compiled, and
+        which of its forms carries it: "regex", "ebnf" (compact JSON) or "json_schema"
+        (OpenVINO's own JSON mode, free whitespace: for schemas the EBNF does not cover)."""
+        config = self._openvino_genai.StructuredOutputConfig()
+        if constraint.kind == "regex":
+            config.regex = constraint.pattern
+            return config, "regex"
+        schema = constraint.schema or {"type": "object"}
+        ebnf = json_schema_ebnf(schema)
+        if ebnf is not None:
+            config.grammar = ebnf
+            return config, "ebnf"
+        config.json_schema = json.dumps(schema)
+        return config, "json_schema"
+
     def close(self) -> None:
         self._pipe = None
+
+
+def _refused_grammar(exc: RuntimeError, constraint: ResponseFormat) -> UnsupportedSchema:
+    """A runtime failure before the first token of a constrained request: OpenVINO's
+    grammar compiler refused what llguidance accepted."""
+    return UnsupportedSchema(
+        f"OpenVINO GenAI could not apply response_format ({constraint.kind}): "
+        f"{_first_line(exc)}; simplify the schema, or use backend 'llamacpp'",
+        keyword=None,
+    )
 
 
 def _summarise(metrics: Any) -> dict[str, float]:
