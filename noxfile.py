@@ -215,7 +215,9 @@ def mlx(session: nox.Session) -> None:
     so transformers too."""
     skip_where_unsupported(session, "mlx")
     install_torch(session)
-    session.install("-e", ".[mlx,transformers,llamacpp,default-model,test-models]", *PYTEST)
+    session.install(
+        "-e", ".[mlx,transformers,structured,llamacpp,default-model,test-models]", *PYTEST
+    )
     contract(session, "mlx", "tests/backends/test_mlx.py")
 
 
