@@ -35,6 +35,7 @@ from ..errors import (
     UnsupportedSchema,
 )
 from ._json_ebnf import json_schema_ebnf
+from ._openvino_batching import StepLoop
 from .base import Backend, Capabilities, Engine, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
@@ -79,6 +80,14 @@ class OpenVINOOptions(BaseModel):
     )
     cache_dir: str | None = Field(
         None, description="OpenVINO compiled-model cache (speeds up GPU/NPU loads)."
+    )
+    continuous_batching: bool = Field(
+        False,
+        description="Run concurrent requests together (OpenVINO's ContinuousBatchingPipeline): "
+        "eight answers at once cost little more per step than one; serve with --parallel N.",
+    )
+    kv_cache_gb: float = Field(
+        1.0, gt=0, description="KV-cache memory shared by the batched requests (GB)."
     )
     warmup: bool = Field(
         True,
@@ -328,8 +337,17 @@ class OpenVINOEngine(TokenEngine):
         if opts.cache_dir:
             properties["CACHE_DIR"] = opts.cache_dir
         start = perf_counter()
+        self._steps: StepLoop | None = None
         try:
-            self._pipe = openvino_genai.LLMPipeline(str(folder), device, **properties)
+            if opts.continuous_batching:
+                scheduler = openvino_genai.SchedulerConfig()
+                scheduler.cache_size = max(1, round(opts.kv_cache_gb))
+                self._pipe = openvino_genai.ContinuousBatchingPipeline(
+                    str(folder), scheduler, device, properties
+                )
+                self._steps = StepLoop(self._pipe, openvino_genai.GenerationStatus.RUNNING)
+            else:
+                self._pipe = openvino_genai.LLMPipeline(str(folder), device, **properties)
         except RuntimeError as exc:
             raise InvalidModelFile(
                 f"OpenVINO GenAI could not load {folder} on {device} ({_first_line(exc)}); "
@@ -347,17 +365,22 @@ class OpenVINOEngine(TokenEngine):
         self.chat_template = _chat_template(folder, tokenizer)
         self.bos_token = _safe(tokenizer.get_bos_token)
         self.eos_token = _safe(tokenizer.get_eos_token)
-        config = self._pipe.get_generation_config()
+        config = self._pipe.get_config() if self._steps else self._pipe.get_generation_config()
         eos: set[int] = set(config.stop_token_ids)
         for token in (config.eos_token_id, _safe(tokenizer.get_eos_token_id, -1)):
             if isinstance(token, int) and token >= 0:
                 eos.add(token)
         self.eos_token_ids = frozenset(eos)
         self._stop_ids = set(eos)
-        if hasattr(openvino_genai, "StructuredOutputConfig"):
-            self.capabilities = Capabilities(
-                constraint="native", constraint_types=NATIVE_CONSTRAINTS
-            )
+        # Not under continuous batching: a grammar OpenVINO's compiler refuses there breaks
+        # the step of every request in the batch, for good (seen with openvino-genai 2026.4).
+        native = hasattr(openvino_genai, "StructuredOutputConfig") and self._steps is None
+        self.capabilities = Capabilities(
+            constraint="native" if native else None,
+            constraint_types=NATIVE_CONSTRAINTS if native else frozenset(),
+            batching=self._steps is not None,
+            concurrent=self._steps is not None,  # requests run at once; the pipeline batches
+        )
         self._specials = special_token_strings(folder)
         bos_id = _safe(tokenizer.get_bos_token_id, -1)
         probe = self.tokenize("a", add_special=True)
@@ -372,7 +395,12 @@ class OpenVINOEngine(TokenEngine):
 
         config = self._openvino_genai.GenerationConfig()
         config.max_new_tokens = 1
-        self._pipe.generate(openvino.Tensor(np.array([prompt_ids], dtype=np.int64)), config)
+        ids = openvino.Tensor(np.array([prompt_ids], dtype=np.int64))
+        if self._steps is not None:
+            for _ in self._steps.tokens(ids, config):
+                pass
+        else:
+            self._pipe.generate(ids, config)
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -416,6 +444,9 @@ class OpenVINOEngine(TokenEngine):
         if request.constraint is not None:
             config.structured_output_config, grammar = self._structured(request.constraint)
         input_ids = openvino.Tensor(np.array([list(request.prompt_ids or ())], dtype=np.int64))
+        if self._steps is not None:
+            yield from self._batched(input_ids, config)
+            return
         handoff = _Handoff()
         streamer = _token_streamer(handoff)
 
@@ -449,6 +480,16 @@ class OpenVINOEngine(TokenEngine):
             handoff.stopped.set()
             worker.join()
 
+    def _batched(self, input_ids: Any, config: Any) -> Iterator[Token]:
+        """One request among the batch the step loop advances."""
+        assert self._steps is not None
+        tokens = self._steps.tokens(input_ids, config)
+        try:
+            for token in tokens:
+                yield Token(token)
+        finally:
+            tokens.close()
+
     def _structured(self, constraint: ResponseFormat) -> tuple[Any, str]:
         """OpenVINO's StructuredOutputConfig for a response format the core compiled, and
         which of its forms carries it: "regex", "ebnf" (compact JSON) or "json_schema"
@@ -466,6 +507,8 @@ class OpenVINOEngine(TokenEngine):
         return config, "json_schema"
 
     def close(self) -> None:
+        if self._steps is not None:
+            self._steps.close()
         self._pipe = None
 
 
