@@ -395,10 +395,11 @@ class OnnxEngine(TokenEngine):
                 if constraint is not None:  # the step's logits, masked before sampling
                     logits = generator.get_logits()
                     generator.set_logits(constraint.apply(logits.reshape(-1)).reshape(logits.shape))
+                before = generator.token_count()
                 generator.generate_next_token()
                 # a sampled token joins the sequence unevaluated; EOS does not join it
                 count = generator.token_count()
-                held = count - 1 if count > held else count
+                held = count - 1 if count > before else count
                 yield int(generator.get_next_tokens()[0])
         finally:
             if keep and held and self._prefix is not None:
