@@ -86,8 +86,8 @@ class OpenVINOOptions(BaseModel):
         description="Run concurrent requests together (OpenVINO's ContinuousBatchingPipeline): "
         "eight answers at once cost little more per step than one; serve with --parallel N.",
     )
-    kv_cache_gb: float = Field(
-        1.0, gt=0, description="KV-cache memory shared by the batched requests (GB)."
+    kv_cache_gb: int = Field(
+        1, ge=1, description="KV-cache memory shared by the batched requests (whole GB)."
     )
     warmup: bool = Field(
         True,
@@ -341,7 +341,7 @@ class OpenVINOEngine(TokenEngine):
         try:
             if opts.continuous_batching:
                 scheduler = openvino_genai.SchedulerConfig()
-                scheduler.cache_size = max(1, round(opts.kv_cache_gb))
+                scheduler.cache_size = opts.kv_cache_gb
                 self._pipe = openvino_genai.ContinuousBatchingPipeline(
                     str(folder), scheduler, device, properties
                 )
