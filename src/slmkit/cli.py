@@ -544,25 +544,77 @@ def serve(
         typer.Option("--cors-origin", help="Allow browser calls from this origin (repeatable)."),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
+    on_ray: Annotated[
+        bool, typer.Option("--ray", help="Run as a Ray Serve deployment (extra ray).")
+    ] = False,
+    replicas: Annotated[
+        int, typer.Option("--replicas", min=1, help="With --ray: replicas, each with the model.")
+    ] = 1,
+    autoscale: Annotated[
+        str | None,
+        typer.Option("--autoscale", metavar="MIN:MAX", help="With --ray: autoscale replicas."),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            envvar="RAY_ADDRESS",
+            help="With --ray: the cluster to join (auto, HOST:PORT); default: start a local one.",
+        ),
+    ] = None,
+    replica_cpus: Annotated[
+        float, typer.Option("--replica-cpus", min=0, help="With --ray: CPUs per replica.")
+    ] = 1,
+    replica_gpus: Annotated[
+        float, typer.Option("--replica-gpus", min=0, help="With --ray: GPUs per replica.")
+    ] = 0,
 ) -> None:
     """OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models,
-    /health, /metrics) over any backend. SIGTERM drains the streams in flight, then exits."""
+    /health, /metrics) over any backend. SIGTERM drains the streams in flight, then exits.
+    With --ray the same server runs as replicas on a Ray cluster, behind Ray's proxy."""
     from .config import load_settings
-    from .server import create_app
-    from .server.run import serve as run_server
 
-    names = [name for name in (model, *(models or [])) if name]
-    server_app = create_app(
-        names or [load_settings().model],
-        api_key=api_key or None,
-        max_queue=max_queue,
-        parallel=parallel,
-        cors_origins=cors_origins or (),
-        backend=backend,
-    )
-    code = run_server(server_app, host=host, port=port, log_level=log_level)
+    names = [name for name in (model, *(models or [])) if name] or [load_settings().model]
+    options: dict[str, Any] = {
+        "api_key": api_key or None,
+        "max_queue": max_queue,
+        "parallel": parallel,
+        "cors_origins": cors_origins or (),
+        "backend": backend,
+    }
+    if on_ray:
+        from .server.ray import build_app, run
+
+        ray_app = build_app(
+            names,
+            replicas=replicas,
+            autoscale=_replica_range(autoscale) if autoscale else None,
+            num_cpus=replica_cpus,
+            num_gpus=replica_gpus,
+            **options,
+        )
+        code = run(ray_app, host=host, port=port, address=ray_address)
+    else:
+        from .server import create_app
+        from .server.run import serve as run_server
+
+        server_app = create_app(names, **options)
+        code = run_server(server_app, host=host, port=port, log_level=log_level)
     if code:
         raise typer.Exit(code)
+
+
+def _replica_range(text: str) -> tuple[int, int]:
+    low, sep, high = text.partition(":")
+    try:
+        bounds = (int(low), int(high))
+    except ValueError:
+        bounds = (-1, -1)
+    if not sep or not 0 <= bounds[0] <= bounds[1] >= 1:
+        raise typer.BadParameter(
+            f"{text!r}: give MIN:MAX replicas, 0 <= MIN <= MAX, MAX >= 1", param_hint="--autoscale"
+        )
+    return bounds
 
 
 def main() -> None:
