@@ -544,30 +544,17 @@ def serve(
         typer.Option("--cors-origin", help="Allow browser calls from this origin (repeatable)."),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
-    on_ray: Annotated[
-        bool, typer.Option("--ray", help="Run as a Ray Serve deployment (extra ray).")
-    ] = False,
-    replicas: Annotated[
-        int, typer.Option("--replicas", min=1, help="With --ray: replicas, each with the model.")
-    ] = 1,
+    on_ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Serve (extra ray).")] = False,
+    replicas: Annotated[int, typer.Option("--replicas", min=1, help="--ray: replicas.")] = 1,
     autoscale: Annotated[
-        str | None,
-        typer.Option("--autoscale", metavar="MIN:MAX", help="With --ray: autoscale replicas."),
+        str | None, typer.Option("--autoscale", metavar="MIN:MAX", help="--ray: autoscale.")
     ] = None,
     ray_address: Annotated[
         str | None,
-        typer.Option(
-            "--ray-address",
-            envvar="RAY_ADDRESS",
-            help="With --ray: the cluster to join (auto, HOST:PORT); default: start a local one.",
-        ),
+        typer.Option("--ray-address", envvar="RAY_ADDRESS", help="--ray: join this cluster."),
     ] = None,
-    replica_cpus: Annotated[
-        float, typer.Option("--replica-cpus", min=0, help="With --ray: CPUs per replica.")
-    ] = 1,
-    replica_gpus: Annotated[
-        float, typer.Option("--replica-gpus", min=0, help="With --ray: GPUs per replica.")
-    ] = 0,
+    replica_cpus: Annotated[float, typer.Option(min=0, help="--ray: CPUs per replica.")] = 1,
+    replica_gpus: Annotated[float, typer.Option(min=0, help="--ray: GPUs per replica.")] = 0,
 ) -> None:
     """OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models,
     /health, /metrics) over any backend. SIGTERM drains the streams in flight, then exits.
@@ -583,16 +570,16 @@ def serve(
         "backend": backend,
     }
     if on_ray:
-        from .server.ray import build_app, run
+        from .server.ray import build_app, replica_range, run
 
+        try:
+            bounds = replica_range(autoscale) if autoscale else None
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--autoscale") from None
         ray_app = build_app(
-            names,
-            replicas=replicas,
-            autoscale=_replica_range(autoscale) if autoscale else None,
-            num_cpus=replica_cpus,
-            num_gpus=replica_gpus,
-            **options,
-        )
+            names, replicas=replicas, autoscale=bounds, num_cpus=replica_cpus,
+            num_gpus=replica_gpus, **options,
+        )  # fmt: skip
         code = run(ray_app, host=host, port=port, address=ray_address)
     else:
         from .server import create_app
@@ -602,19 +589,6 @@ def serve(
         code = run_server(server_app, host=host, port=port, log_level=log_level)
     if code:
         raise typer.Exit(code)
-
-
-def _replica_range(text: str) -> tuple[int, int]:
-    low, sep, high = text.partition(":")
-    try:
-        bounds = (int(low), int(high))
-    except ValueError:
-        bounds = (-1, -1)
-    if not sep or not 0 <= bounds[0] <= bounds[1] >= 1:
-        raise typer.BadParameter(
-            f"{text!r}: give MIN:MAX replicas, 0 <= MIN <= MAX, MAX >= 1", param_hint="--autoscale"
-        )
-    return bounds
 
 
 def main() -> None:

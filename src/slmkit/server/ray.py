@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from ray.serve import Application
 
-__all__ = ["build_app", "run"]
+__all__ = ["build_app", "replica_range", "run"]
 
 log = logging.getLogger("slmkit.server")
 
@@ -48,6 +48,7 @@ SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 #: Retry-After of Ray's own refusal, when even its router queue is full (no replica free).
 ROUTER_RETRY_AFTER_S = 1
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+AUTOSCALE_RULE = "autoscale MIN:MAX replicas with 0 <= MIN <= MAX and MAX >= 1"
 
 
 @serve.ingress()
@@ -106,7 +107,7 @@ def build_app(
     if max_queue < 0 or parallel < 1:
         raise ValueError("max_queue must be >= 0 and parallel >= 1")
     if autoscale is not None and not 0 <= autoscale[0] <= autoscale[1] >= 1:
-        raise ValueError("autoscale is (min, max) replicas with 0 <= min <= max and max >= 1")
+        raise ValueError(AUTOSCALE_RULE)
     holds = parallel + max_queue  # what one replica's admission queue takes
     scaling: dict[str, Any] = (
         {"num_replicas": replicas}
@@ -143,6 +144,18 @@ def build_app(
     }
     served = dict(models) if isinstance(models, Mapping) else list(models)
     return deployment.bind(served, options)
+
+
+def replica_range(text: str) -> tuple[int, int]:
+    """``"MIN:MAX"`` (``--autoscale``) as ``(min, max)``; ValueError saying the rule if not."""
+    low, sep, high = text.partition(":")
+    try:
+        bounds = (int(low), int(high))
+    except ValueError:
+        bounds = (-1, -1)
+    if not sep or not 0 <= bounds[0] <= bounds[1] >= 1:
+        raise ValueError(f"{text!r}: {AUTOSCALE_RULE}")
+    return bounds
 
 
 def _replica_environment() -> dict[str, str]:
