@@ -210,6 +210,16 @@ def server(session: nox.Session) -> None:
 
 
 @nox.session(python=MAIN_PYTHON)
+def ray(session: nox.Session) -> None:
+    """`slmkit serve --ray` joining a local Ray cluster the tests start on 127.0.0.1
+    (num_cpus=2): two replicas of the default model on llama.cpp, through Ray's proxy."""
+    if sys.platform != "linux":
+        session.skip("tests/ray read /proc to prove that no Ray process is left: Linux only")
+    session.install("-e", ".[ray,hosted,llamacpp,default-model]", "httpx", *PYTEST)
+    session.run("pytest", "tests/ray", "-q", *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON)
 def mlx(session: nox.Session) -> None:
     """MLX: Metal on Apple silicon, the CPU build on Linux. `--to mlx` starts from `--to hf`,
     so transformers too."""

@@ -544,23 +544,49 @@ def serve(
         typer.Option("--cors-origin", help="Allow browser calls from this origin (repeatable)."),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
+    on_ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Serve (extra ray).")] = False,
+    replicas: Annotated[int, typer.Option("--replicas", min=1, help="--ray: replicas.")] = 1,
+    autoscale: Annotated[
+        str | None, typer.Option("--autoscale", metavar="MIN:MAX", help="--ray: autoscale.")
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", envvar="RAY_ADDRESS", help="--ray: join this cluster."),
+    ] = None,
+    replica_cpus: Annotated[float, typer.Option(min=0, help="--ray: CPUs per replica.")] = 1,
+    replica_gpus: Annotated[float, typer.Option(min=0, help="--ray: GPUs per replica.")] = 0,
 ) -> None:
     """OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models,
-    /health, /metrics) over any backend. SIGTERM drains the streams in flight, then exits."""
+    /health, /metrics) over any backend. SIGTERM drains the streams in flight, then exits.
+    With --ray the same server runs as replicas on a Ray cluster, behind Ray's proxy."""
     from .config import load_settings
-    from .server import create_app
-    from .server.run import serve as run_server
 
-    names = [name for name in (model, *(models or [])) if name]
-    server_app = create_app(
-        names or [load_settings().model],
-        api_key=api_key or None,
-        max_queue=max_queue,
-        parallel=parallel,
-        cors_origins=cors_origins or (),
-        backend=backend,
-    )
-    code = run_server(server_app, host=host, port=port, log_level=log_level)
+    names = [name for name in (model, *(models or [])) if name] or [load_settings().model]
+    options: dict[str, Any] = {
+        "api_key": api_key or None,
+        "max_queue": max_queue,
+        "parallel": parallel,
+        "cors_origins": cors_origins or (),
+        "backend": backend,
+    }
+    if on_ray:
+        from .server.ray import build_app, replica_range, run
+
+        try:
+            bounds = replica_range(autoscale) if autoscale else None
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--autoscale") from None
+        ray_app = build_app(
+            names, replicas=replicas, autoscale=bounds, num_cpus=replica_cpus,
+            num_gpus=replica_gpus, **options,
+        )  # fmt: skip
+        code = run(ray_app, host=host, port=port, address=ray_address)
+    else:
+        from .server import create_app
+        from .server.run import serve as run_server
+
+        server_app = create_app(names, **options)
+        code = run_server(server_app, host=host, port=port, log_level=log_level)
     if code:
         raise typer.Exit(code)
 

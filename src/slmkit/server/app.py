@@ -40,6 +40,8 @@ Opener = Callable[["LLM", dict[str, Any]], AsyncIterator[Chunk]]
 
 #: Paths answered without a key: a load balancer's probe must not need the secret.
 OPEN_PATHS = frozenset({"/health"})
+#: The response header naming the replica that answered (when the app has a ``replica``).
+REPLICA_HEADER = "x-slmkit-replica"
 
 
 def create_app(
@@ -51,6 +53,7 @@ def create_app(
     cors_origins: Sequence[str] = (),
     backend: str | None = None,
     load_options: Mapping[str, Any] | None = None,
+    replica: str | None = None,
 ) -> FastAPI:
     """An OpenAI-compatible ASGI app over ``models``.
 
@@ -59,14 +62,16 @@ def create_app(
     mapping from the id clients send to one of those. The first model answers requests that
     name none. ``max_queue`` requests may wait per model while ``parallel`` run; more are
     refused with 503. With ``api_key`` every path but ``/health`` needs
-    ``Authorization: Bearer KEY`` (or ``api-key: KEY``).
+    ``Authorization: Bearer KEY`` (or ``api-key: KEY``). ``replica`` names this process among
+    several serving the same models (Ray Serve's replica id): every answer carries it in an
+    ``x-slmkit-replica`` header and every metric in a ``replica`` label.
     """
     if max_queue < 0 or parallel < 1:
         raise ValueError("max_queue must be >= 0 and parallel >= 1")
     pool = ModelPool.build(
         models, backend=backend, load_options=load_options, slots=parallel, max_waiting=max_queue
     )
-    metrics = Metrics()
+    metrics = Metrics(labels=(("replica", replica),) if replica else ())
     secret = api_key.encode() if api_key else None
 
     @asynccontextmanager
@@ -80,7 +85,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.requires_key = secret is not None
 
-    app.add_middleware(Guard, secret=secret, metrics=metrics)
+    app.add_middleware(Guard, secret=secret, metrics=metrics, replica=replica)
     if cors_origins:  # outermost, so preflights and error answers get CORS headers too
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -305,14 +310,18 @@ def _key_problem(headers: Headers, secret: bytes) -> APIError | None:
 
 
 class Guard:
-    """ASGI middleware: the API key check, then request and error counting.
+    """ASGI middleware: the API key check, then request and error counting (and the replica
+    header on every answer).
 
     Plain ASGI rather than ``@app.middleware``: that wrapper would sit between a streamed
     answer and the client and hide the client's disconnect from it.
     """
 
-    def __init__(self, app: ASGIApp, secret: bytes | None, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, secret: bytes | None, metrics: Metrics, replica: str | None = None
+    ) -> None:
         self.app, self.secret, self.metrics = app, secret, metrics
+        self.tag = [(REPLICA_HEADER.encode(), replica.encode())] if replica else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -326,6 +335,8 @@ class Guard:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if self.tag:
+                    message = {**message, "headers": [*message.get("headers", []), *self.tag]}
             await send(message)
 
         try:

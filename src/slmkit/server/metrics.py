@@ -67,7 +67,9 @@ class _Histogram:
 class Metrics:
     """The server's figures. Safe from one event loop (every update runs on it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, labels: Labels = ()) -> None:
+        #: Labels on every series (``replica`` when several processes serve the same models).
+        self.labels = labels
         self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
         self._histograms: dict[str, dict[Labels, _Histogram]] = {}
 
@@ -93,10 +95,11 @@ class Metrics:
         for name, help_text in COUNTERS.items():
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
             for labels, number in sorted(self._counters.get(name, {}).items()):
-                lines.append(f"{name}{_format_labels(labels)} {number:g}")
+                lines.append(f"{name}{_format_labels(self.labels + labels)} {number:g}")
         for name, (help_text, _) in HISTOGRAMS.items():
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
-            for labels, histogram in sorted(self._histograms.get(name, {}).items()):
+            for own, histogram in sorted(self._histograms.get(name, {}).items()):
+                labels = self.labels + own
                 cumulative = 0
                 for bound, count in zip(histogram.buckets, histogram.counts, strict=False):
                     cumulative += count
@@ -112,5 +115,5 @@ class Metrics:
             if name not in seen:
                 seen.add(name)
                 lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-            lines.append(f"{name}{_format_labels(labels)} {number:g}")
+            lines.append(f"{name}{_format_labels(self.labels + labels)} {number:g}")
         return "\n".join(lines) + "\n"

@@ -35,7 +35,7 @@ def serve(
         host=host,
         port=port,
         log_level=log_level,
-        log_config=_log_config(),
+        log_config=log_config(),
         timeout_graceful_shutdown=None,  # finish every stream in flight
         server_header=False,
     )
@@ -73,7 +73,7 @@ def _drained(signum: int, frame: object) -> None:
     """uvicorn already shut down gracefully for this signal; nothing more to do."""
 
 
-def _log_config() -> dict[str, Any]:
+def log_config() -> dict[str, Any]:
     """uvicorn's logging, plus slmkit.server's lines in the same format.
 
     The access log shows the request line and status only, never headers, so an
