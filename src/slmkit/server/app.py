@@ -140,12 +140,6 @@ def create_app(
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         body = await _parse(request, schemas.ChatRequest)
-        if body.response_format not in (None, {"type": "text"}):
-            raise invalid(
-                "response_format other than text is not supported by slmkit serve yet",
-                "response_format",
-                "unsupported_parameter",
-            )
         messages = [message.as_slmkit() for message in body.messages]
 
         def open_chat(llm: LLM, params: dict[str, Any]) -> AsyncIterator[Chunk]:

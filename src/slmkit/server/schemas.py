@@ -122,6 +122,14 @@ class ChatRequest(GenerationRequest):
     def budget(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
 
+    def params(self) -> dict[str, Any]:
+        """As for completions, plus the response format (OpenAI's shapes, read by
+        :func:`slmkit.structured.parse_response_format`); "text" is no constraint."""
+        params = super().params()
+        if self.response_format not in (None, {"type": "text"}):
+            params["response_format"] = self.response_format
+        return params
+
 
 class CompletionRequest(GenerationRequest):
     prompt: str | list[str] = Field(min_length=1)
