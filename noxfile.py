@@ -154,7 +154,9 @@ def openvino(session: nox.Session) -> None:
     convert --to openvino builds its own exporter virtualenv under the slmkit cache."""
     skip_where_unsupported(session, "openvino")
     install_torch(session)
-    session.install("-e", ".[openvino,transformers,llamacpp,default-model,test-models]", *PYTEST)
+    session.install(
+        "-e", ".[openvino,transformers,structured,llamacpp,default-model,test-models]", *PYTEST
+    )
     contract(session, "openvino", "tests/backends/test_openvino.py")
 
 
@@ -213,7 +215,9 @@ def mlx(session: nox.Session) -> None:
     so transformers too."""
     skip_where_unsupported(session, "mlx")
     install_torch(session)
-    session.install("-e", ".[mlx,transformers,llamacpp,default-model,test-models]", *PYTEST)
+    session.install(
+        "-e", ".[mlx,transformers,structured,llamacpp,default-model,test-models]", *PYTEST
+    )
     contract(session, "mlx", "tests/backends/test_mlx.py")
 
 

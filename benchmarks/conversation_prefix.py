@@ -2,7 +2,8 @@
 
 Prints, per turn, TTFT and decode tok/s on the same backend in one run (the two LLMs
 alternate turn by turn so machine noise hits both alike), and the ratio of turns 2-6:
-TTFT with reuse / without (target <= 0.3) and decode (target within +-3%).
+TTFT with reuse / without (target <= 0.3) and decode (target within +-3%), and how many
+turns answered the same text with and without reuse (greedy).
 
     python benchmarks/conversation_prefix.py [--backend llamacpp] [--tokens 32]
 """
@@ -41,9 +42,11 @@ def main() -> None:
     print(f"system prompt: {fresh.count_tokens(SYSTEM)} tokens")
     convs = {"fresh": fresh.conversation(system=SYSTEM), "reuse": reuse.conversation(system=SYSTEM)}
     rows: dict[str, list[tuple[float, float, int]]] = {"fresh": [], "reuse": []}
+    texts: dict[str, list[str]] = {"fresh": [], "reuse": []}
     for turn in TURNS:
         for name, conv in convs.items():
             result = conv.chat(turn, max_tokens=args.tokens)
+            texts[name].append(result.text)
             rows[name].append(
                 (
                     result.timings.ttft_s,
@@ -61,6 +64,8 @@ def main() -> None:
         f[1] for f in rows["fresh"][1:]
     )
     print(f"turns 2-6: TTFT reuse/fresh = {ttft:.2f} (target <= 0.3); decode = {decode:.3f}")
+    same = sum(f == r for f, r in zip(texts["fresh"], texts["reuse"], strict=True))
+    print(f"same answer with and without reuse: {same}/{len(TURNS)} turns")
 
 
 if __name__ == "__main__":

@@ -197,3 +197,112 @@ def test_a_failed_export_says_why_and_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(errors.ConversionError, match="optimum-cli export openvino failed"):
         slmkit.convert(str(checkpoint), to="openvino", out=out)
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def chat_llm():
+    pytest.importorskip("llguidance", reason='structured extra not installed: "slmkit[structured]"')
+    with slmkit.load(CHAT_MODEL, backend="openvino") as llm:
+        yield llm
+
+
+def _schema_format(schema: dict[str, object]) -> dict[str, object]:
+    return {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+
+
+def test_schemas_go_to_openvino_as_compact_ebnf(chat_llm) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "maxLength": 20},
+            "tags": {"type": "array", "items": {"enum": ["big", "old"]}, "maxItems": 2},
+        },
+        "required": ["city", "tags"],
+    }
+    result = chat_llm.chat("Name a city.", response_format=_schema_format(schema), max_tokens=40)
+    assert result.runtime["openvino"]["grammar"] == "ebnf"
+    assert result.finish_reason == "stop", result.text
+    assert " " not in result.text.replace(result.parsed["city"], "")  # no free whitespace
+    assert set(result.parsed) == {"city", "tags"}
+
+
+def test_a_schema_outside_the_ebnf_uses_openvinos_json_mode(chat_llm) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}},
+        "required": ["code"],
+    }
+    result = chat_llm.chat(
+        "The airport code of Paris?", response_format=_schema_format(schema), max_tokens=40
+    )
+    assert result.runtime["openvino"]["grammar"] == "json_schema"
+    if result.finish_reason == "stop":  # free whitespace may run it to the length limit
+        assert result.parsed is not None and len(result.parsed["code"]) == 3
+
+
+def test_a_lark_grammar_is_refused_by_name(chat_llm) -> None:
+    with pytest.raises(errors.UnsupportedFeature, match="'openvino'.*'grammar'"):
+        chat_llm.chat("hi", response_format={"type": "grammar", "lark": 'start: "a"'})
+
+
+@pytest.fixture(scope="module")
+def batching_llm():
+    with slmkit.load(CHAT_MODEL, backend="openvino", continuous_batching=True) as llm:
+        yield llm
+
+
+QUESTION = "Name the capital of France, then describe that city in two sentences."
+
+
+def test_continuous_batching_answers_as_the_plain_pipeline_does(batching_llm, chat_llm) -> None:
+    assert batching_llm._engine.capabilities.batching
+    batched = batching_llm.chat(QUESTION, max_tokens=24)
+    assert batched.text == chat_llm.chat(QUESTION, max_tokens=24).text
+    assert "Paris" in batched.text
+
+
+def test_concurrent_requests_run_together(batching_llm) -> None:
+    import threading
+    import time
+
+    marks: dict[int, tuple[float, float]] = {}
+    texts: dict[int, str] = {}
+
+    def one(index: int) -> None:
+        first, parts = None, []
+        for chunk in batching_llm.stream(QUESTION, max_tokens=24):
+            if chunk.text and first is None:
+                first = time.perf_counter()
+            parts.append(chunk.text)
+        marks[index] = (first or 0.0, time.perf_counter())
+        texts[index] = "".join(parts)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(marks) == 4
+    assert all("Paris" in text for text in texts.values()), texts
+    # three of the four had their first token before any had finished: they ran batched
+    firsts, ends = [first for first, _ in marks.values()], [end for _, end in marks.values()]
+    assert sorted(firsts)[2] < min(ends), (firsts, ends)
+
+
+def test_closing_a_batched_stream_cancels_it(batching_llm) -> None:
+    import time
+
+    stream = batching_llm.stream(QUESTION, max_tokens=400)
+    next(iter(stream))
+    stream.close()
+    pipe = batching_llm._engine._pipe
+    deadline = time.monotonic() + 10
+    while pipe.has_non_finished_requests() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pipe.has_non_finished_requests()
+    assert "Paris" in batching_llm.chat(QUESTION, max_tokens=12).text
+
+
+def test_structured_output_is_refused_under_continuous_batching(batching_llm) -> None:
+    with pytest.raises(errors.UnsupportedFeature, match="'openvino'"):
+        batching_llm.chat("hi", response_format={"type": "json_object"})

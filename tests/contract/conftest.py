@@ -91,11 +91,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
-def _load(model: str, backend: str) -> LLM:
+def _load(model: str, backend: str, **options: object) -> LLM:
     cls = registry.get_backend(backend)
     if cls.artifact_format not in (None, "gguf"):
         slmkit.convert(model, to=cls.artifact_format)  # cached after the first run
-    return slmkit.load(model, backend=backend)
+    return slmkit.load(model, backend=backend, **options)
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-import slmkit
 from slmkit._llm import LLM
 
-from .conftest import CHAT_MODEL
+from .conftest import CHAT_MODEL, _load
 
 SYSTEM = "You are a terse assistant. Answer in at most five words."
 TURNS = ["What is the capital of France?", "And of Italy?", "And of Spain?"]
+#: Backends whose engine keeps its prefix (option prefix_reuse, prefix_cache_entries).
+REUSING = ("llamacpp", "transformers", "onnx")
 
 
 def test_conversation_turns_equal_stateless_chat(chat_llm: LLM) -> None:
@@ -25,17 +26,15 @@ def test_conversation_turns_equal_stateless_chat(chat_llm: LLM) -> None:
     assert "paris" in conv.messages[2]["content"].lower()
 
 
-def _reusing(entries: int = 4) -> LLM:
-    return slmkit.load(
-        CHAT_MODEL, backend="llamacpp", prefix_reuse=True, prefix_cache_entries=entries
-    )
+def _reusing(backend: str, entries: int = 4) -> LLM:
+    if backend not in REUSING:
+        pytest.skip(f"backend {backend!r} does not declare prefix reuse")
+    return _load(CHAT_MODEL, backend, prefix_reuse=True, prefix_cache_entries=entries)
 
 
 @pytest.fixture(scope="module")
 def reuse_llm(backend: str):
-    if backend != "llamacpp":
-        pytest.skip(f"backend {backend!r} does not declare prefix reuse")
-    llm = _reusing()
+    llm = _reusing(backend)
     yield llm
     llm.close()
 
@@ -60,10 +59,34 @@ def test_prefix_reuse_answers_like_a_fresh_evaluation_at_temperature_0(
         assert reused.text == chat_llm.chat(history, max_tokens=12).text
 
 
+def test_structured_output_on_a_reused_prefix_answers_like_a_fresh_one(
+    reuse_llm: LLM, chat_llm: LLM
+) -> None:
+    """The mask applies to the first answer token whether or not the prompt was reused."""
+    pytest.importorskip("llguidance", reason="structured extra not installed")
+    schema = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "city",
+            "schema": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "maxLength": 20}},
+                "required": ["city"],
+                "additionalProperties": False,
+            },
+        },
+    }
+    conv = reuse_llm.conversation(system=SYSTEM)
+    conv.chat(TURNS[0], max_tokens=12)
+    history = [*conv.messages, {"role": "user", "content": TURNS[1]}]
+    reused = reuse_llm.chat(history, max_tokens=24, response_format=schema)
+    assert reused.usage.cached_tokens > 0
+    assert reused.parsed is not None
+    assert reused.text == chat_llm.chat(history, max_tokens=24, response_format=schema).text
+
+
 def test_the_prefix_cache_is_bounded_and_evicts_the_oldest(backend: str) -> None:
-    if backend != "llamacpp":
-        pytest.skip(f"backend {backend!r} does not declare prefix reuse")
-    with _reusing(entries=1) as llm:
+    with _reusing(backend, entries=1) as llm:
         a = llm.conversation(system=SYSTEM + " You like maps.")
         b = llm.conversation(system=SYSTEM + " You like trains.")
         a.chat(TURNS[0], max_tokens=4)
@@ -72,7 +95,7 @@ def test_the_prefix_cache_is_bounded_and_evicts_the_oldest(backend: str) -> None
         assert len(llm._engine._prefix) == 1
         # only the shared part of the system prompt is left to reuse, not a's history
         assert again.usage.cached_tokens < again.usage.prompt_tokens // 2
-    with _reusing(entries=2) as llm:
+    with _reusing(backend, entries=2) as llm:
         a = llm.conversation(system=SYSTEM + " You like maps.")
         b = llm.conversation(system=SYSTEM + " You like trains.")
         a.chat(TURNS[0], max_tokens=4)

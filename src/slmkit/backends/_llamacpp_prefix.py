@@ -14,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+from ._prefix_pool import common_prefix
+
 __all__ = ["PrefixCache", "reusable_prefix"]
 
 
@@ -24,11 +26,7 @@ def reusable_prefix(seen: Sequence[int], prompt: Sequence[int], requires_eval: b
     prompt is cached (it replays the last token to get fresh logits) unless the cached
     logits are live.
     """
-    common = 0
-    for a, b in zip(seen, prompt, strict=False):
-        if a != b:
-            break
-        common += 1
+    common = common_prefix(seen, prompt)
     if common == len(prompt):
         if len(seen) == len(prompt) and not requires_eval:
             return common

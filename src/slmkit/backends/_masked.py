@@ -28,12 +28,15 @@ def masked_events(
     tokens: Generator[int, None, None],
     constraint: TokenConstraint | None,
     facts: dict[str, Any],
+    *,
+    advance: bool = True,
 ) -> Iterator[Token | Finish]:
     """Token events for ``tokens``; closes them at the end, and records the mean mask time
-    per token in ``facts`` (``mask_us_per_token``) when a constraint applied."""
+    per token in ``facts`` (``mask_us_per_token``) when a constraint applied. With
+    ``advance=False`` the runtime's hook has advanced the grammar by each token already."""
     try:
         for token in tokens:
-            if constraint is not None:
+            if constraint is not None and advance:
                 constraint.consume(token)
             yield Token(token)
             if constraint is not None and constraint.done:

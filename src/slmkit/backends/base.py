@@ -64,7 +64,8 @@ class Capabilities:
     or None. ``constraint_types`` lists the response_format types it accepts then.
     ``sampling``: the optional sampling parameters it honours (``top_k``,
     ``repetition_penalty``); a request that sets another to a non-neutral value is refused.
-    ``concurrent``: requests may run at the same time (hosted services).
+    ``concurrent``: requests may run at the same time (hosted services, and a runtime that
+    batches them: ``batching``).
     ``tools``: the engine passes ``Request.tools`` to its service and reports the calls as
     :class:`ToolCallDelta` events (hosted engines). Token engines need no flag: the core
     renders tools through the chat template and finds the calls in the text.

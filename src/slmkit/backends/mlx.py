@@ -5,14 +5,17 @@ as they are), a hub id found in the Hugging Face cache (the mlx-community repos)
 or a catalog alias. For an alias it takes, in order: a cached ``slmkit convert
 --to mlx`` artifact, the catalog's MLX repo in the HF cache, then the model's
 transformers checkpoint (cached ``--to hf`` conversion or HF cache) as it is.
-Tokens come from mlx-lm's ``generate_step``; the core owns everything else.
+Tokens come from mlx-lm's ``generate_step``; the core owns everything else. Structured
+output masks the logits through mlx-lm's ``logits_processors``: mlx-lm computes step n+1
+before it hands out token n, so the processor itself advances the grammar by the tokens
+it is shown (``masked_events(..., advance=False)``).
 """
 
 from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,11 +23,25 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..probe import has_distribution
-from .base import Availability, Backend, ModelRef, Request, Token, TokenEngine
+from ..structured import CONSTRAINT_TYPES
+from ._masked import GrammarTokenizer, masked_events
+from .base import (
+    Availability,
+    Backend,
+    Capabilities,
+    Finish,
+    ModelRef,
+    Request,
+    Token,
+    TokenEngine,
+)
 
 if TYPE_CHECKING:
+    from llguidance import LLTokenizer
+
     from ..catalog import ModelSpec
     from ..probe import HardwareReport
+    from ..structured import TokenConstraint
 
 __all__ = ["MlxBackend", "MlxEngine", "MlxOptions"]
 
@@ -177,13 +194,14 @@ def _alias_artifact(spec: ModelSpec, bits: int | None) -> Path:
     return converted(spec.alias, "mlx", "mlx", f"--bits {bits or 4}", bits=bits or 4)
 
 
-def _max_positions(path: Path) -> int | None:
+def _config_int(path: Path, key: str) -> int | None:
+    """A positive integer of the folder's config.json (or its text_config), else None."""
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
         return None
     for section in (config, config.get("text_config") or {}):
-        value = section.get("max_position_embeddings")
+        value = section.get(key)
         if isinstance(value, int) and value > 0:
             return value
     return None
@@ -206,7 +224,7 @@ class MlxEngine(TokenEngine):
         self._model, self._tokenizer = loaded[0], loaded[1]
         self.artifact = str(path)
         self.device = _device_name(mx.default_device())
-        limit = _max_positions(path)
+        limit = _config_int(path, "max_position_embeddings")
         if context_length is not None and limit is not None and context_length > limit:
             raise InvalidRequest(
                 f"context_length={context_length} is more than this model's "
@@ -221,6 +239,15 @@ class MlxEngine(TokenEngine):
         self.eos_token_ids = frozenset(self._tokenizer.eos_token_ids)
         probe = hf.encode("a", add_special_tokens=True)
         self.adds_bos = hf.bos_token_id is not None and probe[:1] == [hf.bos_token_id]
+        self.grammar = GrammarTokenizer(self._llguidance_tokenizer)
+        self.capabilities = Capabilities(constraint="mask", constraint_types=CONSTRAINT_TYPES)
+
+    def _llguidance_tokenizer(self) -> LLTokenizer:
+        from llguidance.hf import from_tokenizer
+
+        # the logits row can be wider than the tokenizer (Qwen pads it): size the mask to it
+        width = _config_int(Path(self.artifact), "vocab_size")
+        return from_tokenizer(self._tokenizer._tokenizer, n_vocab=width)
 
     def tokenize(self, text: str, *, add_special: bool) -> list[int]:
         hf = self._tokenizer._tokenizer
@@ -234,7 +261,14 @@ class MlxEngine(TokenEngine):
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer._tokenizer.decode(list(token_ids), skip_special_tokens=True))
 
-    def run(self, request: Request) -> Iterator[Token]:
+    def run(self, request: Request) -> Iterator[Token | Finish]:
+        constraint = self.grammar.constraint(request.constraint)
+        tokens = self._tokens(request, constraint)
+        yield from masked_events(tokens, constraint, request.facts, advance=False)
+
+    def _tokens(
+        self, request: Request, constraint: TokenConstraint | None
+    ) -> Generator[int, None, None]:
         import mlx.core as mx
         from mlx_lm.generate import generate_step, generation_stream, wired_limit
         from mlx_lm.sample_utils import make_logits_processors, make_sampler
@@ -254,20 +288,23 @@ class MlxEngine(TokenEngine):
                 repetition_context_size=self.context_length,
             )
             if params.repetition_penalty != 1.0
-            else None
+            else []
         )
+        prompt = list(request.prompt_ids or ())
+        if constraint is not None:  # last: the mask sees the penalised logits
+            processors.append(_GrammarMask(constraint, len(prompt)))
         streams: list[Any] = [generation_stream]  # as stream_generate passes it
         with wired_limit(self._model, streams):
             steps = generate_step(
-                mx.array(list(request.prompt_ids or ())),
+                mx.array(prompt),
                 self._model,
                 max_tokens=params.max_tokens,
                 sampler=sampler,
-                logits_processors=processors,
+                logits_processors=processors or None,
             )
             try:
                 for token, _logprobs in steps:
-                    yield Token(int(token))
+                    yield int(token)
             finally:
                 steps.close()
 
@@ -276,6 +313,25 @@ class MlxEngine(TokenEngine):
 
         self._model = None
         mx.clear_cache()
+
+
+class _GrammarMask:
+    """An mlx-lm logits processor: advances the grammar by the tokens sampled since its
+    last call (``tokens`` holds the prompt and every token so far), then masks the row."""
+
+    def __init__(self, constraint: TokenConstraint, prompt_length: int) -> None:
+        self._constraint = constraint
+        self._seen = prompt_length
+
+    def __call__(self, tokens: Any, logits: Any) -> Any:
+        import mlx.core as mx
+        import numpy as np
+
+        for token in tokens[self._seen :].tolist():
+            self._constraint.consume(int(token))
+        self._seen = int(tokens.size)
+        row = np.array(logits.astype(mx.float32)).reshape(-1)
+        return mx.array(self._constraint.apply(row)).reshape(logits.shape).astype(logits.dtype)
 
 
 def _device_name(device: Any) -> str:

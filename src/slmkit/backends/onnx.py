@@ -27,12 +27,14 @@ from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, Model
 from ..structured import CONSTRAINT_TYPES
 from ..textstream import Detokenizer
 from ._masked import GrammarTokenizer, masked_events
+from ._prefix_pool import PrefixPool
 from .base import (
     Backend,
     Capabilities,
     Engine,
     Finish,
     ModelRef,
+    Prefill,
     Request,
     Token,
     TokenEngine,
@@ -85,6 +87,15 @@ class OnnxOptions(BaseModel):
     )
     calibrate: bool = Field(
         True, description="Measure the thread default on first load (SLMKIT_CALIBRATE=0: never)."
+    )
+    prefix_reuse: bool = Field(
+        False,
+        description="Keep recent generators and append only the part of a prompt they have "
+        "not seen (conversations, shared system prompts); each holds a KV cache of the whole "
+        "context. Off by default (docs/conversations.md).",
+    )
+    prefix_cache_entries: int = Field(
+        4, ge=0, le=64, description="Generators kept for prefix_reuse (LRU)."
     )
 
 
@@ -149,6 +160,7 @@ class OnnxBackend(Backend):
                 field="context_length",
             )
         candidates = thread_candidates("threads", runtime_default=True) if provider == "cpu" else []
+        kept = opts.prefix_cache_entries if opts.prefix_reuse else None
         return tuned(
             type(self),
             model.name,
@@ -156,7 +168,9 @@ class OnnxBackend(Backend):
             {"provider": provider},
             {"threads": opts.threads},
             candidates,
-            reloading(lambda s: OnnxEngine(folder, genai, provider, context, s.get("threads"))),
+            reloading(
+                lambda s: OnnxEngine(folder, genai, provider, context, s.get("threads"), kept)
+            ),
             enabled=opts.calibrate,
         )
 
@@ -256,7 +270,9 @@ class OnnxEngine(TokenEngine):
         provider: Provider,
         context: int,
         threads: int | None,
+        prefix_entries: int | None = None,
     ) -> None:
+        """``prefix_entries``: generators kept for prefix reuse; None: reuse off."""
         import onnxruntime_genai as og
 
         self._og = og
@@ -294,8 +310,16 @@ class OnnxEngine(TokenEngine):
         self._specials = special_token_strings(folder)
         self._folder = folder
         self.grammar = GrammarTokenizer(self._llguidance_tokenizer)
-        if (folder / "tokenizer.json").is_file():
-            self.capabilities = Capabilities(constraint="mask", constraint_types=CONSTRAINT_TYPES)
+        self._prefix: PrefixPool[Any] | None = None
+        self._prefix_options: dict[str, Any] = {}
+        if prefix_entries is not None:
+            self._prefix = PrefixPool(prefix_entries)
+        masks = (folder / "tokenizer.json").is_file()
+        self.capabilities = Capabilities(
+            prefix_reuse=self._prefix is not None,
+            constraint="mask" if masks else None,
+            constraint_types=CONSTRAINT_TYPES if masks else frozenset(),
+        )
 
     def _token_id(self, text: str) -> int | None:
         if not text:
@@ -320,27 +344,66 @@ class OnnxEngine(TokenEngine):
     def detokenizer(self) -> Detokenizer:
         return _StreamDetokenizer(self._tokenizer.create_stream())
 
-    def run(self, request: Request) -> Iterator[Token | Finish]:
+    def run(self, request: Request) -> Iterator[Token | Prefill | Finish]:
+        prompt = list(request.prompt_ids or ())
+        generator, cached, keep = self._generator(prompt, request.params)
+        if cached:
+            yield Prefill(cached)
         constraint = self.grammar.constraint(request.constraint)
-        yield from masked_events(self._tokens(request, constraint), constraint, request.facts)
+        tokens = self._tokens(generator, prompt[cached:], constraint, keep)
+        yield from masked_events(tokens, constraint, request.facts)
+
+    def _generator(self, prompt: list[int], params: GenerationParams) -> tuple[Any, int, bool]:
+        """The generator for a request, how many prompt tokens it already holds, and
+        whether it goes back to the prefix pool afterwards.
+
+        Kept generators are sized to the whole context and built for one set of search
+        options: a request with other options drops them and starts over. Seeded sampling
+        gets a fresh generator (a continued one would not repeat the seed's draws).
+        """
+        og = self._og
+        options = self.search_options(len(prompt), params)
+        pool = self._prefix
+        keep = pool is not None and (params.greedy or params.seed is None)
+        generator, cached = None, 0
+        if pool is not None and keep:
+            options["max_length"] = self.context_length
+            same = {k: v for k, v in options.items() if k not in ("max_length", "random_seed")}
+            if same != self._prefix_options:
+                self._prefix = pool = PrefixPool(pool.entries)
+                self._prefix_options = same
+            generator, cached = pool.take(prompt)
+            if generator is not None and generator.token_count() > cached:
+                try:
+                    generator.rewind_to(cached)
+                except RuntimeError:  # a cache that cannot rewind (sliding window): start over
+                    generator, cached = None, 0
+        if generator is None:
+            generator_params = og.GeneratorParams(self._model)
+            generator_params.set_search_options(**options)
+            generator = og.Generator(self._model, generator_params)
+        return generator, cached, keep
 
     def _tokens(
-        self, request: Request, constraint: TokenConstraint | None
+        self, generator: Any, suffix: list[int], constraint: TokenConstraint | None, keep: bool
     ) -> Generator[int, None, None]:
-        og = self._og
-        prompt_ids = list(request.prompt_ids or ())
-        generator_params = og.GeneratorParams(self._model)
-        generator_params.set_search_options(**self.search_options(len(prompt_ids), request.params))
-        generator = og.Generator(self._model, generator_params)
+        held = 0  # tokens whose KV the generator holds
         try:
-            generator.append_tokens(prompt_ids)
+            generator.append_tokens(suffix)
+            held = generator.token_count()
             while not generator.is_done():
                 if constraint is not None:  # the step's logits, masked before sampling
                     logits = generator.get_logits()
                     generator.set_logits(constraint.apply(logits.reshape(-1)).reshape(logits.shape))
+                before = generator.token_count()
                 generator.generate_next_token()
+                # a sampled token joins the sequence unevaluated; EOS does not join it
+                count = generator.token_count()
+                held = count - 1 if count > before else count
                 yield int(generator.get_next_tokens()[0])
         finally:
+            if keep and held and self._prefix is not None:
+                self._prefix.put([int(t) for t in generator.get_sequence(0)[:held]], generator)
             del generator
 
     def _llguidance_tokenizer(self) -> LLTokenizer:
@@ -376,6 +439,7 @@ class OnnxEngine(TokenEngine):
         }
 
     def close(self) -> None:
+        self._prefix = None
         del self._tokenizer
         del self._model
 

@@ -27,16 +27,28 @@ from ..artifacts import converted
 from ..calibrate import reloading, thread_candidates, tuned
 from ..catalog import HubArtifact, hfcache
 from ..embeddings import encoder_export
-from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
-from .base import Backend, Engine, ModelRef, Request, Token, TokenEngine
+from ..errors import (
+    BackendUnavailable,
+    InvalidModelFile,
+    InvalidRequest,
+    ModelNotFound,
+    UnsupportedSchema,
+)
+from ._json_ebnf import json_schema_ebnf
+from ._openvino_batching import StepLoop
+from .base import Backend, Capabilities, Engine, ModelRef, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from ..params import GenerationParams
     from ..probe import HardwareReport
+    from ..structured import ResponseFormat
 
 __all__ = ["OpenVINOBackend", "OpenVINOEngine", "OpenVINOOptions"]
 
 MODEL_FILE = "openvino_model.xml"
+#: The response_format types OpenVINO's own structured output (xgrammar) applies; a lark
+#: grammar has no translation to its EBNF, so "grammar" is refused by name.
+NATIVE_CONSTRAINTS = frozenset({"json_schema", "json_object", "regex"})
 TOKENIZER_FILES = ("openvino_tokenizer.xml", "openvino_detokenizer.xml")
 DEVICES = ("CPU", "GPU", "NPU", "AUTO")
 
@@ -68,6 +80,14 @@ class OpenVINOOptions(BaseModel):
     )
     cache_dir: str | None = Field(
         None, description="OpenVINO compiled-model cache (speeds up GPU/NPU loads)."
+    )
+    continuous_batching: bool = Field(
+        False,
+        description="Run concurrent requests together (OpenVINO's ContinuousBatchingPipeline): "
+        "eight answers at once cost little more per step than one; serve with --parallel N.",
+    )
+    kv_cache_gb: int = Field(
+        1, ge=1, description="KV-cache memory shared by the batched requests (whole GB)."
     )
     warmup: bool = Field(
         True,
@@ -317,8 +337,17 @@ class OpenVINOEngine(TokenEngine):
         if opts.cache_dir:
             properties["CACHE_DIR"] = opts.cache_dir
         start = perf_counter()
+        self._steps: StepLoop | None = None
         try:
-            self._pipe = openvino_genai.LLMPipeline(str(folder), device, **properties)
+            if opts.continuous_batching:
+                scheduler = openvino_genai.SchedulerConfig()
+                scheduler.cache_size = opts.kv_cache_gb
+                self._pipe = openvino_genai.ContinuousBatchingPipeline(
+                    str(folder), scheduler, device, properties
+                )
+                self._steps = StepLoop(self._pipe, openvino_genai.GenerationStatus.RUNNING)
+            else:
+                self._pipe = openvino_genai.LLMPipeline(str(folder), device, **properties)
         except RuntimeError as exc:
             raise InvalidModelFile(
                 f"OpenVINO GenAI could not load {folder} on {device} ({_first_line(exc)}); "
@@ -336,13 +365,22 @@ class OpenVINOEngine(TokenEngine):
         self.chat_template = _chat_template(folder, tokenizer)
         self.bos_token = _safe(tokenizer.get_bos_token)
         self.eos_token = _safe(tokenizer.get_eos_token)
-        config = self._pipe.get_generation_config()
+        config = self._pipe.get_config() if self._steps else self._pipe.get_generation_config()
         eos: set[int] = set(config.stop_token_ids)
         for token in (config.eos_token_id, _safe(tokenizer.get_eos_token_id, -1)):
             if isinstance(token, int) and token >= 0:
                 eos.add(token)
         self.eos_token_ids = frozenset(eos)
         self._stop_ids = set(eos)
+        # Not under continuous batching: a grammar OpenVINO's compiler refuses there breaks
+        # the step of every request in the batch, for good (seen with openvino-genai 2026.4).
+        native = hasattr(openvino_genai, "StructuredOutputConfig") and self._steps is None
+        self.capabilities = Capabilities(
+            constraint="native" if native else None,
+            constraint_types=NATIVE_CONSTRAINTS if native else frozenset(),
+            batching=self._steps is not None,
+            concurrent=self._steps is not None,  # requests run at once; the pipeline batches
+        )
         self._specials = special_token_strings(folder)
         bos_id = _safe(tokenizer.get_bos_token_id, -1)
         probe = self.tokenize("a", add_special=True)
@@ -357,7 +395,12 @@ class OpenVINOEngine(TokenEngine):
 
         config = self._openvino_genai.GenerationConfig()
         config.max_new_tokens = 1
-        self._pipe.generate(openvino.Tensor(np.array([prompt_ids], dtype=np.int64)), config)
+        ids = openvino.Tensor(np.array([prompt_ids], dtype=np.int64))
+        if self._steps is not None:
+            for _ in self._steps.tokens(ids, config):
+                pass
+        else:
+            self._pipe.generate(ids, config)
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -397,34 +440,86 @@ class OpenVINOEngine(TokenEngine):
         import openvino
 
         config = self.generation_config(request.params)
+        grammar = None
+        if request.constraint is not None:
+            config.structured_output_config, grammar = self._structured(request.constraint)
         input_ids = openvino.Tensor(np.array([list(request.prompt_ids or ())], dtype=np.int64))
+        if self._steps is not None:
+            yield from self._batched(input_ids, config)
+            return
         handoff = _Handoff()
         streamer = _token_streamer(handoff)
 
         def run() -> None:
             try:
                 result = self._pipe.generate(input_ids, config, streamer)
-                request.facts["openvino"] = {"perf_metrics": _summarise(result.perf_metrics)}
+                facts: dict[str, Any] = {"perf_metrics": _summarise(result.perf_metrics)}
+                if grammar is not None:
+                    facts["grammar"] = grammar
+                request.facts["openvino"] = facts
                 handoff.put(_DONE)
             except BaseException as exc:
                 handoff.put(exc)
 
         worker = threading.Thread(target=run, name="slmkit-openvino", daemon=True)
         worker.start()
+        yielded = False
         try:
             while True:
                 item = handoff.get()
                 if item is _DONE:
                     return
                 if isinstance(item, BaseException):
+                    constrained = request.constraint is not None and not yielded
+                    if constrained and isinstance(item, RuntimeError):
+                        raise _refused_grammar(item, request.constraint) from item
                     raise item
+                yielded = True
                 yield Token(item)
         finally:
             handoff.stopped.set()
             worker.join()
 
+    def _batched(self, input_ids: Any, config: Any) -> Iterator[Token]:
+        """One request among the batch the step loop advances."""
+        assert self._steps is not None
+        tokens = self._steps.tokens(input_ids, config)
+        try:
+            for token in tokens:
+                yield Token(token)
+        finally:
+            tokens.close()
+
+    def _structured(self, constraint: ResponseFormat) -> tuple[Any, str]:
+        """OpenVINO's StructuredOutputConfig for a response format the core compiled, and
+        which of its forms carries it: "regex", "ebnf" (compact JSON) or "json_schema"
+        (OpenVINO's own JSON mode, free whitespace: for schemas the EBNF does not cover)."""
+        config = self._openvino_genai.StructuredOutputConfig()
+        if constraint.kind == "regex":
+            config.regex = constraint.pattern
+            return config, "regex"
+        schema = constraint.schema or {"type": "object"}
+        ebnf = json_schema_ebnf(schema)
+        if ebnf is not None:
+            config.grammar = ebnf
+            return config, "ebnf"
+        config.json_schema = json.dumps(schema)
+        return config, "json_schema"
+
     def close(self) -> None:
+        if self._steps is not None:
+            self._steps.close()
         self._pipe = None
+
+
+def _refused_grammar(exc: RuntimeError, constraint: ResponseFormat) -> UnsupportedSchema:
+    """A runtime failure before the first token of a constrained request: OpenVINO's
+    grammar compiler refused what llguidance accepted."""
+    return UnsupportedSchema(
+        f"OpenVINO GenAI could not apply response_format ({constraint.kind}): "
+        f"{_first_line(exc)}; simplify the schema, or use backend 'llamacpp'",
+        keyword=None,
+    )
 
 
 def _summarise(metrics: Any) -> dict[str, float]:

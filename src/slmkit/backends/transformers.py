@@ -33,12 +33,14 @@ from ..errors import (
 from ..hostfacts import read_text
 from ..structured import CONSTRAINT_TYPES
 from ._masked import GrammarTokenizer, masked_events
+from ._prefix_pool import PrefixPool
 from .base import (
     Backend,
     Capabilities,
     Engine,
     Finish,
     ModelRef,
+    Prefill,
     Request,
     Token,
     TokenEngine,
@@ -47,6 +49,7 @@ from .base import (
 if TYPE_CHECKING:
     import torch
     from llguidance import LLTokenizer
+    from transformers import DynamicCache
 
     from ..params import GenerationParams
     from ..probe import HardwareReport
@@ -89,6 +92,15 @@ class TransformersOptions(BaseModel):
     )
     calibrate: bool = Field(
         True, description="Measure the thread default on first load (SLMKIT_CALIBRATE=0: never)."
+    )
+    prefix_reuse: bool = Field(
+        False,
+        description="Keep the KV cache of recent requests and evaluate only the part of a "
+        "prompt it does not hold (conversations, shared system prompts); not for models with "
+        "sliding-window layers. Off by default (docs/conversations.md).",
+    )
+    prefix_cache_entries: int = Field(
+        4, ge=0, le=64, description="KV caches kept for prefix_reuse (LRU)."
     )
 
 
@@ -295,7 +307,34 @@ class TransformersEngine(TokenEngine):
         self.context_length = opts.context_length or min(default_ctx, max_positions)
         self._setup_tokens(opts.add_special_tokens)
         self.grammar = GrammarTokenizer(self._llguidance_tokenizer)
-        self.capabilities = Capabilities(constraint="mask", constraint_types=CONSTRAINT_TYPES)
+        self._prefix = self._prefix_pool(opts) if opts.prefix_reuse else None
+        self.capabilities = Capabilities(
+            prefix_reuse=opts.prefix_reuse, constraint="mask", constraint_types=CONSTRAINT_TYPES
+        )
+
+    def _prefix_pool(self, opts: TransformersOptions) -> PrefixPool[DynamicCache]:
+        from transformers import DynamicCache, DynamicLayer
+
+        layers = DynamicCache(config=self._model.config).layers
+        if not all(type(layer) is DynamicLayer for layer in layers):
+            raise UnsupportedFeature(
+                "transformers: prefix_reuse=True needs a model whose every layer keeps its "
+                "whole KV cache; this one has sliding-window (or other) layers that cannot be "
+                "cut back to a shared prefix. Leave prefix_reuse off for it"
+            )
+        return PrefixPool(opts.prefix_cache_entries, self._fork)
+
+    def _fork(self, cache: DynamicCache, keep: int) -> DynamicCache:
+        """A new cache holding the first ``keep`` positions of ``cache`` (left as it was)."""
+        import torch
+        from transformers import DynamicCache
+
+        fork = DynamicCache(config=self._model.config)
+        layers: list[Any] = list(cache.layers)  # every one a DynamicLayer (_prefix_pool)
+        with torch.inference_mode():
+            for index, layer in enumerate(layers):
+                fork.update(layer.keys[..., :keep, :], layer.values[..., :keep, :], index)
+        return fork
 
     def _setup_tokens(self, add_special_tokens: bool) -> None:
         tok = self._tokenizer
@@ -335,9 +374,15 @@ class TransformersEngine(TokenEngine):
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=True))
 
-    def run(self, request: Request) -> Iterator[Token | Finish]:
+    def run(self, request: Request) -> Iterator[Token | Prefill | Finish]:
+        prompt = request.prompt_ids or ()
+        cache, cached = None, 0
+        if self._prefix is not None:
+            cache, cached = self._prefix.take(prompt)
+            if cached:
+                yield Prefill(cached)
         constraint = self.grammar.constraint(request.constraint)
-        tokens = self.generate_tokens(request.prompt_ids or (), request.params, constraint)
+        tokens = self.generate_tokens(prompt, request.params, constraint, cache, cached)
         yield from masked_events(tokens, constraint, request.facts)
 
     def _llguidance_tokenizer(self) -> LLTokenizer:
@@ -356,8 +401,15 @@ class TransformersEngine(TokenEngine):
         prompt_ids: Sequence[int],
         params: GenerationParams,
         constraint: TokenConstraint | None = None,
+        cache: DynamicCache | None = None,
+        cached: int = 0,
     ) -> Generator[int, None, None]:
-        """The decode loop on its own (token ids out); run() wraps it in events."""
+        """The decode loop on its own (token ids out); run() wraps it in events.
+
+        ``cache``: a KV cache holding at least the first ``cached`` prompt tokens (prefix
+        reuse), cut back to them; only the rest of the prompt is evaluated. With prefix
+        reuse on, the cache goes back to the pool afterwards under the tokens it holds.
+        """
         import torch
         from transformers import DynamicCache
 
@@ -371,32 +423,56 @@ class TransformersEngine(TokenEngine):
                 params.seed if params.seed is not None else random.getrandbits(32)
             )
         seen = torch.tensor([list(prompt_ids)], dtype=torch.long, device=device)
-        step_ids = seen
-        cache = DynamicCache(config=model.config)
-        while True:
-            with torch.inference_mode():
-                out = model(
-                    input_ids=step_ids, past_key_values=cache, use_cache=True, logits_to_keep=1
-                )
-                scores = out.logits[:, -1, :].float()
-                if constraint is not None:  # before the samplers, as llama.cpp applies it
-                    row = constraint.apply(scores[0].cpu().numpy())
-                    scores[0] = torch.from_numpy(row).to(scores.device)
-                if processors:
-                    scores = processors(seen, scores)
-                if generator is None:
-                    token = scores.argmax(dim=-1, keepdim=True)
-                else:
-                    probs = torch.softmax(scores, dim=-1)
-                    token = torch.multinomial(probs, 1, generator=generator)
+        if cache is None:
+            cache, cached = DynamicCache(config=model.config), 0
+        else:
+            cache.crop(cached - cache.get_seq_length())
+        step_ids = seen[:, cached:]
+        held = list(prompt_ids)  # the tokens whose KV the cache holds once step_ids ran
+        try:
+            while True:
+                token = self._step(cache, step_ids, seen, processors, generator, constraint)
                 if params.repetition_penalty != 1.0:
                     seen = torch.cat([seen, token], dim=-1)
-            step_ids = token
-            yield int(token.item())
+                step_ids = token
+                token_id = int(token.item())
+                yield token_id
+                held.append(token_id)
+        finally:
+            if self._prefix is not None and cache.get_seq_length() == len(held):
+                self._prefix.put(held, cache)
+
+    def _step(
+        self,
+        cache: DynamicCache,
+        step_ids: torch.Tensor,
+        seen: torch.Tensor,
+        processors: Any,
+        generator: torch.Generator | None,
+        constraint: TokenConstraint | None,
+    ) -> torch.Tensor:
+        """One forward pass over ``step_ids`` and the next token, shape (1, 1)."""
+        import torch
+
+        with torch.inference_mode():
+            out = self._model(
+                input_ids=step_ids, past_key_values=cache, use_cache=True, logits_to_keep=1
+            )
+            scores = out.logits[:, -1, :].float()
+            if constraint is not None:  # before the samplers, as llama.cpp applies it
+                row = constraint.apply(scores[0].cpu().numpy())
+                scores[0] = torch.from_numpy(row).to(scores.device)
+            if processors:
+                scores = processors(seen, scores)
+            if generator is None:
+                return scores.argmax(dim=-1, keepdim=True)
+            probs = torch.softmax(scores, dim=-1)
+            return torch.multinomial(probs, 1, generator=generator)
 
     def close(self) -> None:
         self._model = None
         self._tokenizer = None
+        self._prefix = None
 
 
 def _logits_processors(params: GenerationParams) -> Any:

@@ -1,8 +1,12 @@
 """`slmkit serve` under load: 1 client vs 8 concurrent clients, and the server's overhead
-over ``llm.stream()`` in-process, on llama.cpp.
+over ``llm.stream()`` in-process, on one backend.
 
-    python benchmarks/server_llamacpp.py [--model qwen2.5-coder-0.5b-instruct]
-        [--max-tokens 32] [--rounds 5] [--clients 8] [--json out.json]
+    python benchmarks/server_load.py [--backend llamacpp] [--model qwen2.5-coder-0.5b-instruct]
+        [--option KEY=VALUE ...] [--parallel 1] [--max-tokens 32] [--rounds 5] [--clients 8]
+        [--json out.json]
+
+A batching runtime: ``--backend openvino --option continuous_batching=true --parallel 8``
+(the options reach the server through a temporary slmkit.toml).
 
 Every request asks the same question with a checkable answer ("Paris") and streams it over
 SSE with httpx (a thin client, so the client's own parsing stays out of the figures).
@@ -20,9 +24,11 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from time import perf_counter
 
 import httpx
@@ -126,10 +132,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(model: str, port: int, clients: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "slmkit", "serve", model, "--backend", "llamacpp"]
+def start_server(
+    model: str, backend: str, options: dict[str, object], port: int, clients: int, parallel: int
+) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "slmkit", "serve", model, "--backend", backend]
     command += ["--port", str(port), "--max-queue", str(2 * clients), "--log-level", "warning"]
-    process = subprocess.Popen(command, env={**os.environ, "NO_PROXY": "127.0.0.1"})
+    command += ["--parallel", str(parallel)]
+    env = {**os.environ, "NO_PROXY": "127.0.0.1"}
+    if options:
+        config = Path(tempfile.mkdtemp(prefix="slmkit-bench-")) / "slmkit.toml"
+        lines = [f"[backends.{backend}]"] + [f"{k} = {json.dumps(v)}" for k, v in options.items()]
+        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        env["SLMKIT_CONFIG"] = str(config)
+    process = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -143,19 +158,32 @@ def start_server(model: str, port: int, clients: int) -> subprocess.Popen[bytes]
     raise SystemExit("slmkit serve did not become ready")
 
 
+def parse_option(item: str) -> tuple[str, object]:
+    """KEY=VALUE, the value read as JSON when it is JSON (true, 8, 1.5), else a string."""
+    key, _, raw = item.partition("=")
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    parser.add_argument("--backend", default="llamacpp")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()
+    options = dict(parse_option(item) for item in args.option)
 
-    llm = slmkit.load(args.model, backend="llamacpp")
+    llm = slmkit.load(args.model, backend=args.backend, **options)
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
-    server = start_server(args.model, port, args.clients)
+    server = start_server(args.model, args.backend, options, port, args.clients, args.parallel)
     try:
         with httpx.Client(timeout=300) as client:
             in_process(llm, 4)  # warm-ups
@@ -189,7 +217,9 @@ def main() -> None:
     many = summary(concurrent, concurrent_wall)
     report = {
         "model": args.model,
-        "backend": "llamacpp",
+        "backend": args.backend,
+        "options": options,
+        "parallel": args.parallel,
         "max_tokens": args.max_tokens,
         "load_average": os.getloadavg(),
         "in_process": {
