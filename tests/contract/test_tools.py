@@ -43,7 +43,8 @@ def find_book(title: str) -> str:
 
 @pytest.fixture(scope="module")
 def chat_llm(backend: str) -> Iterator[LLM]:
-    llm = _load(CHAT_MODEL, backend, prefix_reuse=backend in REUSING)
+    reuse = {"prefix_reuse": True} if backend in REUSING else {}
+    llm = _load(CHAT_MODEL, backend, **reuse)
     yield llm
     llm.close()
 
@@ -89,7 +90,15 @@ def test_none_never_calls(chat_llm: LLM) -> None:
     assert result.tool_calls == () and result.finish_reason != "tool_calls"
 
 
-def test_python_tools_round_trip_answers_42(chat_llm: LLM) -> None:
+def test_python_tools_round_trip_answers_42(
+    chat_llm: LLM, backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "onnx":
+        reason = (
+            "the int4 ONNX model answers the tool result by writing the call again as bare "
+            "JSON text, which is no call format of its template"
+        )
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     result = chat_llm.chat(ROUND_TRIP, tools=TOOLS, run_tools=True, max_tokens=32)
     assert result.tool_calls == ()
     assert "42" in result.text
