@@ -71,10 +71,13 @@ PROMPTS = [
 ]
 
 
-def test_required_gives_a_call_that_validates_on_every_prompt(chat_llm: LLM) -> None:
+def test_required_gives_a_call_that_validates_on_every_prompt(chat_llm: LLM, backend: str) -> None:
     toolset = parse_tools(TOOLS, None)
     assert toolset is not None
-    for prompt in PROMPTS:
+    # MLX's Linux CPU build decodes at 1-5 tok/s: two forced calls there, all 16 on Apple
+    # silicon and every other backend.
+    slow = backend == "mlx" and chat_llm.info.device == "cpu"
+    for prompt in PROMPTS[:2] if slow else PROMPTS:
         try:
             result = chat_llm.chat(prompt, tools=TOOLS, tool_choice="required", max_tokens=32)
         except UnsupportedFeature as exc:  # no grammar mask here: refused up front, by name
@@ -93,10 +96,10 @@ def test_none_never_calls(chat_llm: LLM) -> None:
 def test_python_tools_round_trip_answers_42(
     chat_llm: LLM, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    if backend == "onnx":
+    if backend in ("onnx", "openvino"):
         reason = (
-            "the int4 ONNX model answers the tool result by writing the call again as bare "
-            "JSON text, which is no call format of its template"
+            f"the {backend} int4 model answers the tool result by writing the call again as "
+            "bare JSON text, which is no call format of its template"
         )
         request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     result = chat_llm.chat(ROUND_TRIP, tools=TOOLS, run_tools=True, max_tokens=32)
