@@ -14,7 +14,17 @@ from typing import TYPE_CHECKING, Any
 from . import backends, errors
 from .convert import convert  # eager: the subpackage of that name would shadow a lazy one
 from .errors import SlmkitError
-from .types import Chunk, Completion, Embeddings, Message, ModelInfo, Timings, Usage
+from .types import (
+    Chunk,
+    Completion,
+    Embeddings,
+    Message,
+    ModelInfo,
+    Timings,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from ._api import (
@@ -35,6 +45,7 @@ if TYPE_CHECKING:
     from .probe import HardwareReport
     from .ranking import Ranked, rank_backends
     from .registry import BackendStatus
+    from .tools import Tool
 
 __version__ = "0.1.0"
 
@@ -51,6 +62,9 @@ __all__ = [
     "Ranked",
     "SlmkitError",
     "Timings",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
     "Usage",
     "__version__",
     "achat",
@@ -91,6 +105,7 @@ _LAZY = {
     "HardwareReport": ".probe",
     "rank_backends": ".ranking",
     "Ranked": ".ranking",
+    "Tool": ".tools",
 }
 
 

@@ -10,10 +10,11 @@ import threading
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from time import perf_counter
 
+from ._toolcalls import assemble
 from .backends.base import EngineEvent, Finish, Prefill, Request, TextDelta, Token, TokenEngine
 from .errors import GenerationError, SlmkitError
 from .textstream import StopMatcher
-from .types import Chunk, Completion, FinishReason, Timings, Usage, freeze
+from .types import Chunk, Completion, FinishReason, Timings, ToolCallDelta, Usage, freeze
 
 __all__ = ["arun_text", "collect", "run_text", "run_tokens"]
 
@@ -108,23 +109,27 @@ class _TextPolicy:
         self.usage: Usage | None = None
         self.done = False
 
-    def take(self, event: EngineEvent) -> str:
-        """The text to emit for ``event`` ("" for none); sets ``done`` when it ends."""
+    def take(self, event: EngineEvent) -> Chunk | None:
+        """The chunk to emit for ``event`` (None for none); sets ``done`` when it ends."""
         if type(event) is TextDelta:
             if not event.text:
-                return ""
+                return None
             if self.first is None:
                 self.first = perf_counter()
             self.pieces += 1
             text = self.stops.feed(event.text)
             if self.stops.stopped:
                 self.reason, self.done = "stop", True
-            return text
+            return Chunk(text) if text else None
+        if isinstance(event, ToolCallDelta):
+            if self.first is None:
+                self.first = perf_counter()
+            return Chunk("", tool_calls=(event,))
         if isinstance(event, Finish):
             self.usage = event.usage
             self.reason = event.reason or "stop"
             self.done = True
-        return ""
+        return None
 
     def last(self) -> Chunk:
         tail = "" if self.stops.stopped else self.stops.flush()
@@ -149,9 +154,9 @@ def run_text(
     policy = _TextPolicy(request, start)
     try:
         for event in events:
-            text = policy.take(event)
-            if text:
-                yield Chunk(text)
+            chunk = policy.take(event)
+            if chunk is not None:
+                yield chunk
             if policy.done or (cancel is not None and cancel.is_set()):
                 break
     finally:
@@ -166,9 +171,9 @@ async def arun_text(
     policy = _TextPolicy(request, start)
     try:
         async for event in events:
-            text = policy.take(event)
-            if text:
-                yield Chunk(text)
+            chunk = policy.take(event)
+            if chunk is not None:
+                yield chunk
             if policy.done:
                 break
     finally:
@@ -187,9 +192,11 @@ def _close(events: Iterator[EngineEvent]) -> None:
 def collect(chunks: Iterable[Chunk], backend: str, model: str) -> Completion:
     """Drain a stream into one Completion: the non-streaming path is the streaming one."""
     parts: list[str] = []
+    deltas: list[ToolCallDelta] = []
     last: Chunk | None = None
     for chunk in chunks:
         parts.append(chunk.text)
+        deltas += chunk.tool_calls
         last = chunk
     if last is None or last.finish_reason is None or last.timings is None:
         raise GenerationError(f"backend {backend!r} ended the stream without a final chunk")
@@ -202,4 +209,5 @@ def collect(chunks: Iterable[Chunk], backend: str, model: str) -> Completion:
         model=model,
         runtime=last.runtime,
         parsed=last.parsed,
+        tool_calls=tuple(assemble(deltas)),
     )

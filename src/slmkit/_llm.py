@@ -8,13 +8,23 @@ import warnings
 import weakref
 from collections.abc import AsyncIterator, Generator, Iterator
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._generation import arun_text, collect, run_text, run_tokens
 from ._messages import as_messages, check_prompt, check_text
 from ._prompt import chat_prompt_ids
 from ._stream import ChunkStream
 from ._threads import iterate_in_thread
+from ._toolcalls import (
+    CallChecker,
+    CallExtractor,
+    Family,
+    argument_key,
+    awith_checked_calls,
+    checked_calls,
+    template_family,
+    with_calls,
+)
 from .backends.base import Engine, RemoteEngine, Request, TokenEngine
 from .embeddings import Embedder, EmbeddingEngine, check_inputs, embeddings_of
 from .errors import (
@@ -24,10 +34,12 @@ from .errors import (
     NotAChatModel,
     NotAGenerativeModel,
     NotAnEmbeddingModel,
+    ToolsUnsupported,
     UnsupportedFeature,
 )
 from .params import GenerationParams, parse_params
 from .structured import ResponseFormat, awith_parsed, parse_response_format, with_parsed
+from .tools import ToolSet, parse_tools
 from .types import Chunk, Completion, Embeddings, Message, ModelInfo
 
 if TYPE_CHECKING:
@@ -88,12 +100,30 @@ class LLM:
         return self._collect(self.stream_generate(prompt, **params))
 
     def chat(self, messages: str | list[Message], **params: Any) -> Completion:
-        """Answer a conversation; a bare string is one user message."""
+        """Answer a conversation; a bare string is one user message.
+
+        ``tools=[...]`` (functions or OpenAI function dicts) and ``tool_choice`` let the
+        model call tools (``Completion.tool_calls``); ``run_tools=True`` runs the calls of
+        Python-function tools and feeds the results back until the model answers, for at
+        most ``max_tool_rounds`` rounds (docs/tools.md)."""
+        if params.get("run_tools"):
+            from ._tool_loop import ToolRounds
+
+            rounds = ToolRounds(self._as_chat(messages), params, self._masks_words())
+            while True:
+                result = self.chat(rounds.history, **rounds.params())
+                calls = rounds.after(result)
+                if calls is None:
+                    return result
+                for call in calls:
+                    rounds.answer(call, rounds.toolset.run(call))
+        params.pop("run_tools", None)
         return self._collect(self._open(None, self._as_chat(messages), params))
 
     def stream(self, messages: str | list[Message], **params: Any) -> Iterator[Chunk]:
         """Stream the answer to a conversation, like chat(); a bare string is one user
         message. Use stream_generate() to stream a raw prompt."""
+        _refuse_run_tools(params)
         return self._open(*self._stream_input(messages), params)
 
     def stream_generate(self, prompt: str, **params: Any) -> Iterator[Chunk]:
@@ -104,10 +134,24 @@ class LLM:
         return await self._acollect(self.astream_generate(prompt, **params))
 
     async def achat(self, messages: str | list[Message], **params: Any) -> Completion:
+        """Async twin of chat(); under ``run_tools=True`` async tools are awaited."""
+        if params.get("run_tools"):
+            from ._tool_loop import ToolRounds
+
+            rounds = ToolRounds(self._as_chat(messages), params, self._masks_words())
+            while True:
+                result = await self.achat(rounds.history, **rounds.params())
+                calls = rounds.after(result)
+                if calls is None:
+                    return result
+                for call in calls:
+                    rounds.answer(call, await rounds.toolset.arun(call))
+        params.pop("run_tools", None)
         return await self._acollect(self._aopen(None, self._as_chat(messages), params))
 
     def astream(self, messages: str | list[Message], **params: Any) -> AsyncIterator[Chunk]:
         """Async twin of stream(); cancelling the consumer stops generation."""
+        _refuse_run_tools(params)
         return self._aopen(*self._stream_input(messages), params)
 
     def astream_generate(self, prompt: str, **params: Any) -> AsyncIterator[Chunk]:
@@ -208,27 +252,93 @@ class LLM:
             return check_prompt(value), None
         return None, self._as_chat(value)
 
-    def _prepare(self, prompt: str | None, messages: list[Message] | None, params: Any) -> Request:
-        """Validate everything before any work: parameters, capabilities, context length."""
+    def _prepare(
+        self, prompt: str | None, messages: list[Message] | None, params: Any
+    ) -> tuple[Request, _Calls | None]:
+        """Validate everything before any work: parameters, capabilities, context length.
+
+        Also returns how to find tool calls in the answer (None: no calls may come)."""
         params = dict(params)
         constraint = parse_response_format(params.pop("response_format", None))
+        toolset = parse_tools(params.pop("tools", None), params.pop("tool_choice", None))
         merged = parse_params(self._defaults, **params)
         engine = self._engine
         _check_capabilities(self._info.backend, engine, merged, raw=messages is None)
         _check_constraint(self._info.backend, engine, constraint, raw=messages is None)
+        if toolset is not None and (messages is None or constraint is not None):
+            what = "response_format" if constraint is not None else "generate()"
+            raise InvalidRequest(
+                f"tools cannot be combined with {what}: use chat() with tools alone", "tools"
+            )
         if isinstance(engine, RemoteEngine):
-            return Request(merged, messages=messages, prompt=prompt, constraint=constraint)
+            calls = None if toolset is None else _Calls(toolset, None)
+            if toolset is not None and not engine.capabilities.tools:
+                raise UnsupportedFeature(
+                    f"backend {self._info.backend!r} cannot pass tools to its service"
+                )
+            tools = None if toolset is None else toolset.openai_tools()
+            choice = None if toolset is None else toolset.openai_choice()
+            request = Request(
+                merged,
+                messages=messages,
+                prompt=prompt,
+                constraint=constraint,
+                tools=tools,
+                tool_choice=choice,
+            )
+            return request, calls
         assert isinstance(engine, TokenEngine)
+        calls = self._local_calls(toolset)
+        if calls is not None and calls.toolset.must_call:
+            constraint = self._forcing(calls)
         prompt_ids = (
-            self._prompt_ids(engine, messages)
+            self._prompt_ids(engine, messages, calls)
             if messages is not None
             else engine.tokenize(prompt or "", add_special=True)
         )
         self._check_fits(len(prompt_ids), merged.max_tokens)
-        return Request(merged, prompt_ids=prompt_ids, constraint=constraint)
+        return Request(merged, prompt_ids=prompt_ids, constraint=constraint), calls
+
+    def _masks_words(self) -> bool:
+        """Whether a regex can shape this engine's answer (local token masks)."""
+        capabilities = self._engine.capabilities
+        return (
+            isinstance(self._engine, TokenEngine)
+            and capabilities.constraint == "mask"
+            and "regex" in capabilities.constraint_types
+        )
+
+    def _local_calls(self, toolset: ToolSet | None) -> _Calls | None:
+        """The template family that finds calls; ToolsUnsupported when it has no tools."""
+        if toolset is None or not toolset.calls_allowed:
+            return None
+        family = template_family(self._chat_template or "")
+        if family is None:
+            raise ToolsUnsupported(
+                f"the chat template of {self._info.model!r} has no tools section, so the model "
+                f"knows no tool-call format: use a model whose template renders tools (the "
+                f"default qwen2.5-coder-0.5b-instruct does), pass one with chat_template=..., "
+                f"or leave tools out"
+            )
+        return _Calls(toolset, family)
+
+    def _forcing(self, calls: _Calls) -> ResponseFormat:
+        """The grammar that makes "required" (or a named function) a well-formed call."""
+        capabilities = self._engine.capabilities
+        if capabilities.constraint != "mask" or "grammar" not in capabilities.constraint_types:
+            raise UnsupportedFeature(
+                f"backend {self._info.backend!r} cannot force a tool call (tool_choice="
+                f"{calls.toolset.openai_choice()!r}): it applies no grammar mask; use "
+                f"tool_choice='auto', or backend 'llamacpp', 'transformers' or 'onnx'"
+            )
+        return calls.toolset.call_grammar(argument_key(calls.family or "json"))
 
     def _chunks(
-        self, request: Request, start: float, cancel: threading.Event | None
+        self,
+        request: Request,
+        start: float,
+        cancel: threading.Event | None,
+        calls: _Calls | None = None,
     ) -> Generator[Chunk, None, None]:
         events = self._scheduler.submit(self._engine, request, cancel)
         engine = self._engine
@@ -237,6 +347,10 @@ class LLM:
             chunks = run_tokens(engine, events, request, start, cancel)
         else:
             chunks = run_text(events, request, start, cancel)
+        if calls is not None:
+            if calls.family is not None:
+                chunks = with_calls(chunks, CallExtractor(calls.toolset, calls.family))
+            return checked_calls(chunks, CallChecker(calls.toolset))
         if request.constraint is None:
             return chunks
         return with_parsed(chunks, request.constraint)
@@ -253,8 +367,8 @@ class LLM:
         self._refuse_encoder()
         start = perf_counter()
         with self._in_use(keep=True):
-            request = self._prepare(prompt, messages, params)
-            stream = ChunkStream(self._chunks(request, start, cancel), self, sync)
+            request, calls = self._prepare(prompt, messages, params)
+            stream = ChunkStream(self._chunks(request, start, cancel, calls), self, sync)
             with self._state:
                 self._streams.add(stream)
         return stream
@@ -278,20 +392,22 @@ class LLM:
         if isinstance(self._engine, RemoteEngine):
             start = perf_counter()
             with self._in_use():
-                request = self._prepare(prompt, messages, params)
-            return self._aremote(self._engine, request, start)
+                request, calls = self._prepare(prompt, messages, params)
+            return self._aremote(self._engine, request, start, calls)
         cancel = threading.Event()
         stream = self._open(prompt, messages, params, cancel, sync=False)
         return iterate_in_thread(stream, cancel)
 
     async def _aremote(
-        self, engine: RemoteEngine, request: Request, start: float
+        self, engine: RemoteEngine, request: Request, start: float, calls: _Calls | None
     ) -> AsyncIterator[Chunk]:
         """A hosted engine's own async stream: no worker thread, cancellation is native."""
         if self._closed:
             raise LLMClosed()
         chunks = arun_text(engine.arun(request), request, start)
-        if request.constraint is not None:
+        if calls is not None:
+            chunks = awith_checked_calls(chunks, CallChecker(calls.toolset))
+        elif request.constraint is not None:
             chunks = awith_parsed(chunks, request.constraint)
         async for chunk in chunks:
             if self._closed:
@@ -305,10 +421,13 @@ class LLM:
         parts: list[Chunk] = [chunk async for chunk in chunks]
         return collect(parts, self._info.backend, self._info.model)
 
-    def _prompt_ids(self, engine: TokenEngine, messages: list[Message]) -> list[int]:
+    def _prompt_ids(
+        self, engine: TokenEngine, messages: list[Message], calls: _Calls | None
+    ) -> list[int]:
         template = self._chat_template
         assert template is not None  # is_chat implies a template for local engines
-        return chat_prompt_ids(engine, template, messages)
+        tools = calls.toolset.openai_tools() if calls is not None else None
+        return chat_prompt_ids(engine, template, messages, tools=tools)
 
     def _check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
         limit = self._info.context_length
@@ -360,6 +479,23 @@ class LLM:
         with self._state:
             if stream.reader is not None:
                 self._readers.pop(stream.reader, None)
+
+
+class _Calls(NamedTuple):
+    """How one request's tool calls are found: the tools, and the template family that
+    writes them in a local model's text (None: a hosted service reports them itself)."""
+
+    toolset: ToolSet
+    family: Family | None
+
+
+def _refuse_run_tools(params: dict[str, Any]) -> None:
+    if params.pop("run_tools", False):
+        raise InvalidRequest(
+            "run_tools=True runs whole rounds of calls: use chat() or achat(), or stream with "
+            "tools and run the calls yourself",
+            field="run_tools",
+        )
 
 
 class _Use:

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .templates import render_chat
 
@@ -28,9 +28,19 @@ _SENTINEL = "\x00slmkit-content-{}\x00"
 _SENTINELS = re.compile("\x00slmkit-content-(\\d+)\x00")
 
 
-def render_prompt(engine: TokenEngine, template: str, messages: list[Message]) -> str:
-    """The rendered chat as text, without the BOS text the tokenizer adds by itself."""
-    text = render_chat(template, messages, bos_token=engine.bos_token, eos_token=engine.eos_token)
+def render_prompt(
+    engine: TokenEngine,
+    template: str,
+    messages: list[Message],
+    tools: list[dict[str, Any]] | None = None,
+) -> str:
+    """The rendered chat as text, without the BOS text the tokenizer adds by itself.
+
+    ``tools`` (OpenAI-shaped) go to the template's own tools section."""
+    extra: dict[str, Any] = {"tools": tools} if tools else {}
+    text = render_chat(
+        template, messages, bos_token=engine.bos_token, eos_token=engine.eos_token, **extra
+    )
     return _without_bos_text(engine, text)
 
 
@@ -40,17 +50,22 @@ def chat_prompt_ids(
     messages: list[Message],
     *,
     special_tokens_in_content: bool = False,
+    tools: list[dict[str, Any]] | None = None,
 ) -> list[int]:
     """Token ids of the chat ready for the assistant's turn (BOS included where wanted).
 
     ``special_tokens_in_content=True`` restores the old behaviour: marker strings in
     a message become control tokens. Only for content the application itself wrote.
+    An empty content (an assistant turn that only called tools) is left as it is: a
+    template may write it only when it is not empty.
     """
     if special_tokens_in_content:
-        return engine.tokenize(render_prompt(engine, template, messages), add_special=True)
-    real = render_prompt(engine, template, messages)
-    masked = [{**m, "content": _SENTINEL.format(i)} for i, m in enumerate(messages)]
-    pieces = _SENTINELS.split(render_prompt(engine, template, masked))  # type: ignore[arg-type]
+        return engine.tokenize(render_prompt(engine, template, messages, tools), add_special=True)
+    real = render_prompt(engine, template, messages, tools)
+    masked = [
+        {**m, "content": _SENTINEL.format(i)} if m["content"] else m for i, m in enumerate(messages)
+    ]
+    pieces = _SENTINELS.split(render_prompt(engine, template, masked, tools))  # type: ignore[arg-type]
     markup, contents = pieces[0::2], [messages[int(i)]["content"] for i in pieces[1::2]]
     texts = _contents_as_rendered(real, markup, contents)
     if "".join(_interleave(markup, texts)) != real:  # the markup depends on the content

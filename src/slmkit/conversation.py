@@ -40,8 +40,8 @@ class Conversation:
     ) -> None:
         if tools is not None:
             raise UnsupportedFeature(
-                "conversation(tools=...) is not supported yet: tool calling is not built in "
-                "this release; leave tools out"
+                "conversation(tools=...) is not supported yet: pass tools= to llm.chat() with "
+                "the history (docs/tools.md), or leave tools out"
             )
         history = as_messages(messages) if messages else []
         if system is not None:

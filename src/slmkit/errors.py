@@ -7,6 +7,7 @@
     │   ├── BackendNotInstalled      the backend's extra is not installed (names it)
     │   ├── BackendUnavailable       installed, but cannot run on this machine
     │   └── UnsupportedFeature       the backend cannot do what was asked
+    │       └── ToolsUnsupported     the model's chat template has no tools section
     ├── ModelError
     │   ├── ModelNotFound            alias, path or cached artifact not found
     │   │   ├── ModelNotDownloaded   not cached, cannot download now (names `slmkit pull`)
@@ -23,7 +24,8 @@
     │   ├── NotAnEmbeddingModel      embed() on a model that generates text
     │   └── UnsupportedSchema        response_format cannot be compiled (names the keyword)
     ├── GenerationError              the runtime failed while generating
-    │   └── StructuredOutputInvalid  a constrained answer failed validation (has ``text``)
+    │   ├── StructuredOutputInvalid  a constrained answer failed validation (has ``text``)
+    │   └── ToolCallInvalid          a tool call is malformed or breaks its schema (has ``text``)
     └── HostedError                  a hosted endpoint failed
         ├── AuthenticationError      missing/invalid key (names the env var)
         ├── RateLimitError           429 after retries (has ``retry_after``)
@@ -66,6 +68,8 @@ __all__ = [
     "SlmkitError",
     "StreamInterrupted",
     "StructuredOutputInvalid",
+    "ToolCallInvalid",
+    "ToolsUnsupported",
     "UnknownBackend",
     "UnsupportedFeature",
     "UnsupportedSchema",
@@ -133,6 +137,15 @@ class UnsupportedFeature(BackendError):
 
     Fix: drop the parameter the message names, or use a backend that supports it (hosted
     services: pass it through ``extra_body`` if your deployment accepts it).
+    """
+
+
+class ToolsUnsupported(UnsupportedFeature):
+    """``tools=`` on a model whose chat template has no tools section: the model was never
+    taught a tool-call format, so slmkit will not invent one.
+
+    Fix: use a model whose template renders tools (the default Qwen2.5 model does), pass
+    such a template with ``load(..., chat_template=...)``, or leave ``tools`` out.
     """
 
 
@@ -293,6 +306,20 @@ class StructuredOutputInvalid(GenerationError):
 
     Fix: retry, simplify the schema, or use a local backend (``llamacpp``), which
     constrains decoding itself.
+    """
+
+    def __init__(self, message: str, text: str) -> None:
+        self.text = text
+        super().__init__(message)
+
+
+class ToolCallInvalid(GenerationError):
+    """The model (or a hosted service) made a tool call that cannot be used: not JSON, a
+    tool that was not offered, or arguments that break the tool's schema. ``text`` holds
+    the call as it came.
+
+    Fix: retry, describe the tool's parameters more plainly, or force a well-formed call
+    with ``tool_choice="required"`` (or a named function) on a local backend.
     """
 
     def __init__(self, message: str, text: str) -> None:

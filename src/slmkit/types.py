@@ -14,6 +14,8 @@ __all__ = [
     "Message",
     "ModelInfo",
     "Timings",
+    "ToolCall",
+    "ToolCallDelta",
     "Usage",
 ]
 
@@ -57,11 +59,55 @@ def freeze(value: Any) -> Any:
     return value
 
 
-class Message(TypedDict):
-    """One chat message in OpenAI form."""
-
-    role: Literal["system", "user", "assistant"]
+class _Turn(TypedDict):
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+
+
+class Message(_Turn, total=False):
+    """One chat message in OpenAI form.
+
+    An assistant turn that called tools has ``tool_calls`` (OpenAI's shape); a tool's
+    result is ``{"role": "tool", "tool_call_id": ..., "content": ...}``.
+    """
+
+    tool_calls: list[dict[str, Any]]
+    tool_call_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call of a tool the model made: ``arguments`` validated against its schema."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+    def to_openai(self) -> dict[str, Any]:
+        """The call in OpenAI's message shape (``arguments`` as a JSON string)."""
+        import json
+
+        arguments = json.dumps(self.arguments, ensure_ascii=False)
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": arguments},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call as it forms, in a stream chunk (and an engine event).
+
+    Pieces with the same ``index`` make one call: ``id`` and ``name`` come once,
+    ``arguments`` are fragments of its JSON text, concatenated in order.
+    """
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +159,16 @@ class Completion:
     #: The validated value under ``response_format`` (a pydantic instance, a dict, the
     #: matched text); None without one, or when the answer did not end with "stop".
     parsed: Any = None
+    #: The tools the model called (``finish_reason == "tool_calls"``); empty otherwise.
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    @property
+    def message(self) -> Message:
+        """This answer as the assistant message to append to the conversation."""
+        message: Message = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_openai() for call in self.tool_calls]
+        return message
 
 
 @dataclass(frozen=True)
@@ -121,7 +177,8 @@ class Chunk:
 
     The last chunk has a ``finish_reason`` and carries ``usage`` (None when a hosted
     service did not report it), ``timings``, ``runtime`` and, under ``response_format``,
-    ``parsed`` (as on Completion).
+    ``parsed`` (as on Completion). ``tool_calls`` holds the tool-call pieces that formed
+    since the previous chunk.
     """
 
     text: str
@@ -130,6 +187,7 @@ class Chunk:
     timings: Timings | None = None
     runtime: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     parsed: Any = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 @dataclass(frozen=True)

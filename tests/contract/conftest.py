@@ -22,6 +22,8 @@ from slmkit._llm import LLM
 
 BASE_MODEL = "gemma-3-270m"
 CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
+#: Backends whose engine keeps its prefix (option prefix_reuse, prefix_cache_entries).
+REUSING = ("llamacpp", "transformers", "onnx")
 
 
 def _install_thirdparty_plugin() -> None:

@@ -8,12 +8,10 @@ import pytest
 
 from slmkit._llm import LLM
 
-from .conftest import CHAT_MODEL, _load
+from .conftest import CHAT_MODEL, REUSING, _load
 
 SYSTEM = "You are a terse assistant. Answer in at most five words."
 TURNS = ["What is the capital of France?", "And of Italy?", "And of Spain?"]
-#: Backends whose engine keeps its prefix (option prefix_reuse, prefix_cache_entries).
-REUSING = ("llamacpp", "transformers", "onnx")
 
 
 def test_conversation_turns_equal_stateless_chat(chat_llm: LLM) -> None:

@@ -28,7 +28,8 @@ USAGE = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
 class Fault:
     """One scripted answer.
 
-    kind: status | slow | cut | malformed | stall | drip | comments | ending | answer.
+    kind: status | slow | cut | malformed | stall | drip | comments | ending | answer |
+    calls.
     """
 
     kind: str
@@ -40,6 +41,7 @@ class Fault:
     finish: str = "stop"
     usage: bool = True
     text: str = ""
+    calls: tuple[tuple[str, str], ...] = ()
 
 
 def status(code: int, message: str = "", headers: dict[str, str] | None = None) -> Fault:
@@ -82,6 +84,12 @@ def answer(text: str) -> Fault:
     return Fault("answer", text=text)
 
 
+def tool_calls(*calls: tuple[str, str]) -> Fault:
+    """A healthy stream that calls tools: (name, arguments as sent, JSON or not), each
+    streamed as OpenAI does (id and name first, the arguments in pieces)."""
+    return Fault("calls", calls=calls)
+
+
 def with_comments() -> Fault:
     """A healthy stream with SSE comment lines (": ping") between the events."""
     return Fault("comments")
@@ -106,12 +114,28 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
     }
 
 
+def _call_deltas(calls: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    deltas = []
+    for index, (name, arguments) in enumerate(calls):
+        head = {"index": index, "id": f"call_fault_{index}", "type": "function"}
+        deltas.append({"tool_calls": [{**head, "function": {"name": name, "arguments": ""}}]})
+        deltas += [
+            {"tool_calls": [{"index": index, "function": {"arguments": arguments[i : i + 4]}}]}
+            for i in range(0, len(arguments), 4)
+        ]
+    return deltas
+
+
 def _events(
-    finish: str = "stop", with_usage: bool = True, pieces: Sequence[str] = ANSWER
+    finish: str = "stop",
+    with_usage: bool = True,
+    pieces: Sequence[str] = ANSWER,
+    calls: Sequence[tuple[str, str]] = (),
 ) -> list[bytes]:
-    events = [_chunk({"role": "assistant", "content": ""})]
+    events = [_chunk({"role": "assistant", "content": None if calls else ""})]
     events += [_chunk({"content": piece}) for piece in pieces]
-    events.append(_chunk({}, finish=finish))
+    events += [_chunk(delta) for delta in _call_deltas(calls)]
+    events.append(_chunk({}, finish="tool_calls" if calls else finish))
     if with_usage:
         usage = _chunk({})
         usage["choices"] = []
@@ -198,6 +222,8 @@ class FaultServer:
         if fault is not None and fault.kind == "answer":
             text = fault.text
             events, fault = _events(pieces=[text[i : i + 5] for i in range(0, len(text), 5)]), None
+        if fault is not None and fault.kind == "calls":
+            events, fault = _events(pieces=(), calls=fault.calls), None
         if fault is not None and fault.kind == "comments":
             events = [part for event in events for part in (b": ping - keepalive\n\n", event)]
             fault = None

@@ -26,6 +26,7 @@ BACKEND_MAY_IMPORT = {
     "slmkit._threads",
     "slmkit._metadata",  # typed reads of model metadata files
     "slmkit._prompt",  # plain-text encoding helpers for tokenizers that parse markers
+    "slmkit._messages",  # messages in OpenAI's wire shape, for hosted services
     "slmkit._secrets",
     "slmkit.hostfacts",
     "slmkit.embeddings",  # the encoder engines a backend hands out for embedding models

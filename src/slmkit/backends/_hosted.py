@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from .._messages import as_openai
 from ..errors import (
     AuthenticationError,
     BackendUnavailable,
@@ -99,6 +100,13 @@ class Endpoint:
     url: str
     api_key: str | None
     key_source: str
+
+
+def tool_fields(request: Request) -> dict[str, Any]:
+    """OpenAI's ``tools`` and ``tool_choice`` request fields, as the core normalised them."""
+    if request.tools is None:
+        return {}
+    return {"tools": list(request.tools), "tool_choice": request.tool_choice}
 
 
 def _first_env(names: Iterable[str]) -> tuple[str, str] | None:
@@ -221,6 +229,7 @@ class HostedEngine(RemoteEngine):
         #: service takes them; raw prompts only where it has /v1/completions.
         self.capabilities = Capabilities(
             concurrent=True,
+            tools=True,
             constraint="native",
             constraint_types=frozenset({"json_schema", "json_object"}),
             raw_prompt=backend.supports_completion,
@@ -252,8 +261,10 @@ class HostedEngine(RemoteEngine):
         """Stream the answer to ``request.messages`` (a chat) or ``request.prompt``."""
         params = request.params
         if request.messages is not None:
-            chat = [{"role": m["role"], "content": m["content"]} for m in request.messages]
-            return self._drive(lambda: self.open_chat(chat, params, request.constraint), "chat")
+            chat, tools = as_openai(request.messages), tool_fields(request)
+            return self._drive(
+                lambda: self.open_chat(chat, params, request.constraint, tools), "chat"
+            )
         prompt = request.prompt or ""
         return self._drive(lambda: self.open_completion(prompt, params), "completion request")
 
@@ -291,9 +302,15 @@ class HostedEngine(RemoteEngine):
 
     @abstractmethod
     def open_chat(
-        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+        self,
+        messages: list[dict[str, Any]],
+        params: Any,
+        constraint: ResponseFormat | None,
+        tools: Mapping[str, Any],
     ) -> Any:
-        """Open a streaming chat, ``constraint`` in the service's form; return the SDK stream."""
+        """Open a streaming chat, ``constraint`` in the service's form and ``tools`` as
+        OpenAI's ``tools`` / ``tool_choice`` fields (empty without tools); return the SDK
+        stream."""
 
     def open_completion(self, prompt: str, params: Any) -> Any:
         raise NotImplementedError
@@ -444,8 +461,9 @@ class HostedEngine(RemoteEngine):
         broke: StreamInterrupted | None = None
         try:
             for event in self.events(stream):
-                if state.take(event):
-                    yield event
+                passed = state.take(event)
+                if passed is not None:
+                    yield passed
         except GeneratorExit:
             raise
         except Exception as exc:
@@ -464,8 +482,10 @@ class HostedEngine(RemoteEngine):
             return
         params = request.params
         if request.messages is not None:
-            chat = [{"role": m["role"], "content": m["content"]} for m in request.messages]
-            opened = self._adrive(lambda: self.aopen_chat(chat, params, request.constraint), "chat")
+            chat, tools = as_openai(request.messages), tool_fields(request)
+            opened = self._adrive(
+                lambda: self.aopen_chat(chat, params, request.constraint, tools), "chat"
+            )
         else:
             prompt = request.prompt or ""
             opened = self._adrive(lambda: self.aopen_completion(prompt, params), "completion")
@@ -476,7 +496,11 @@ class HostedEngine(RemoteEngine):
     has_async: ClassVar[bool] = False
 
     async def aopen_chat(
-        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+        self,
+        messages: list[dict[str, Any]],
+        params: Any,
+        constraint: ResponseFormat | None,
+        tools: Mapping[str, Any],
     ) -> Any:
         raise NotImplementedError
 
@@ -507,8 +531,9 @@ class HostedEngine(RemoteEngine):
         broke: StreamInterrupted | None = None
         try:
             async for event in self.aevents(stream):
-                if state.take(event):
-                    yield event
+                passed = state.take(event)
+                if passed is not None:
+                    yield passed
         except (GeneratorExit, asyncio.CancelledError):
             raise
         except Exception as exc:

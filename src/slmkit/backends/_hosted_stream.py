@@ -1,14 +1,17 @@
-"""Reading a hosted stream: OpenAI-shaped chunks into engine events, and the state of one
-stream (text so far, finish reason, usage) that the sync and async readers share."""
+"""Reading a hosted stream: OpenAI-shaped chunks into engine events (text and tool-call
+pieces), and the state of one stream (text so far, finish reason, usage) that the sync and
+async readers share."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StreamInterrupted
-from ..types import FinishReason, Usage
+from ..types import FinishReason, ToolCallDelta, Usage
 from .base import EngineEvent, Finish, TextDelta
 
 if TYPE_CHECKING:
@@ -74,10 +77,37 @@ def events_of(chunk: Any, text_of: Callable[[Any], str | None]) -> list[EngineEv
     text = text_of(choice)
     if text:
         events.append(TextDelta(text))
+    calls = _field(getattr(choice, "delta", None), "tool_calls") or ()
+    events += [tool_call_delta(call, position) for position, call in enumerate(calls)]
     reason = finish_reason(choice.finish_reason)
     if reason is not None or usage is not None:
         events.append(Finish(reason, usage))
     return events
+
+
+def tool_call_delta(call: Any, position: int) -> ToolCallDelta:
+    """One piece of ``delta.tool_calls`` (any SDK's object, or a dict) as a ToolCallDelta;
+    the core checks the assembled call against the tool's schema."""
+    function = _field(call, "function")
+    index = _field(call, "index")
+    arguments = _field(function, "arguments")
+    if arguments is not None and not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)  # an object, not OpenAI's text
+    return ToolCallDelta(
+        index if isinstance(index, int) else position,
+        _field(call, "id") or None,
+        _field(function, "name") or None,
+        arguments or "",
+    )
+
+
+def _field(value: Any, name: str) -> Any:
+    """``value.name``, or ``value[name]`` where an SDK model keeps undeclared fields
+    (azure-ai-inference has no ``index`` on its tool-call updates)."""
+    found = getattr(value, name, None)
+    if found is None and isinstance(value, Mapping):
+        found = value.get(name)
+    return found
 
 
 def _describe_chain(exc: BaseException) -> str:
@@ -100,18 +130,26 @@ class StreamState:
         self._received: list[str] = []
         self._reason: FinishReason | None = None
         self._usage: Usage | None = None
+        self._named: set[int] = set()
 
-    def take(self, event: EngineEvent) -> bool:
-        """Record ``event``; True when it is text to pass on."""
+    def take(self, event: EngineEvent) -> EngineEvent | None:
+        """Record ``event``; the event to pass on (text or a tool-call piece), else None."""
         if monotonic() > self._deadline:
             raise TimeoutError(f"the answer took longer than {self._engine.options.timeout:g} s")
         if isinstance(event, TextDelta):
             self._received.append(event.text)
-            return True
+            return event
+        if isinstance(event, ToolCallDelta):
+            # OpenAI names a call once; llama-cpp-python repeats id and name in every piece.
+            if event.index in self._named:
+                return replace(event, id=None, name=None)
+            if event.name:
+                self._named.add(event.index)
+            return event
         if isinstance(event, Finish):
             self._reason = event.reason or self._reason
             self._usage = event.usage or self._usage
-        return False
+        return None
 
     def interrupted(self, exc: Exception) -> StreamInterrupted:
         cause = str(exc) if isinstance(exc, TimeoutError) else _describe_chain(exc)

@@ -65,11 +65,15 @@ class OpenAICompatibleEngine(HostedEngine):
         }
 
     def open_chat(
-        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+        self,
+        messages: list[dict[str, Any]],
+        params: Any,
+        constraint: ResponseFormat | None,
+        tools: Mapping[str, Any],
     ) -> Any:
         fields = _format_fields(constraint)
         return self._client.chat.completions.create(
-            **self._request(params, messages=messages, **fields)
+            **self._request(params, messages=messages, **fields, **tools)
         )
 
     def open_completion(self, prompt: str, params: Any) -> Any:
@@ -99,11 +103,15 @@ class OpenAICompatibleEngine(HostedEngine):
         return client
 
     async def aopen_chat(
-        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+        self,
+        messages: list[dict[str, Any]],
+        params: Any,
+        constraint: ResponseFormat | None,
+        tools: Mapping[str, Any],
     ) -> Any:
         chat = self._async_client().chat.completions
         fields = _format_fields(constraint)
-        return await chat.create(**self._request(params, messages=messages, **fields))
+        return await chat.create(**self._request(params, messages=messages, **fields, **tools))
 
     async def aopen_completion(self, prompt: str, params: Any) -> Any:
         completions = self._async_client().completions

@@ -68,7 +68,11 @@ class AzureEngine(HostedEngine):
         return [list(item.embedding) for item in data], int(getattr(usage, "prompt_tokens", 0))
 
     def open_chat(
-        self, messages: list[dict[str, str]], params: Any, constraint: ResponseFormat | None
+        self,
+        messages: list[dict[str, Any]],
+        params: Any,
+        constraint: ResponseFormat | None,
+        tools: Mapping[str, Any],
     ) -> Any:
         fields = self.sampling(params)
         extras = self.extensions(params)
@@ -83,6 +87,8 @@ class AzureEngine(HostedEngine):
             stop=fields.get("stop"),
             model_extras=extras or None,
             response_format=_azure_format(constraint),
+            tools=tools.get("tools"),
+            tool_choice=tools.get("tool_choice"),
             **self._timeouts,
         )
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from ..catalog import ModelRef
 from ..errors import BackendNotInstalled, InvalidRequest
 from ..textstream import Detokenizer, WindowDetokenizer
-from ..types import FinishReason, Message, Usage
+from ..types import FinishReason, Message, ToolCallDelta, Usage
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -66,6 +66,9 @@ class Capabilities:
     ``repetition_penalty``); a request that sets another to a non-neutral value is refused.
     ``concurrent``: requests may run at the same time (hosted services, and a runtime that
     batches them: ``batching``).
+    ``tools``: the engine passes ``Request.tools`` to its service and reports the calls as
+    :class:`ToolCallDelta` events (hosted engines). Token engines need no flag: the core
+    renders tools through the chat template and finds the calls in the text.
     """
 
     constraint: Literal["mask", "native"] | None = None
@@ -90,7 +93,8 @@ class Request:
 
     Token engines read ``prompt_ids``; hosted engines read ``messages`` (a chat) or
     ``prompt`` (a raw completion). ``constraint``, ``tools`` and ``media`` are filled by
-    the features that need them and are None/empty otherwise. ``facts`` is this request's
+    the features that need them and are None/empty otherwise; ``tools`` and
+    ``tool_choice`` are in OpenAI's shape, for hosted engines. ``facts`` is this request's
     own slot for runtime figures (OpenVINO's perf metrics, ...): the engine may write to it
     while running and the core hands it out as ``Completion.runtime``.
     """
@@ -101,6 +105,7 @@ class Request:
     prompt: str | None = None
     constraint: Any = None
     tools: Sequence[Mapping[str, Any]] | None = None
+    tool_choice: str | Mapping[str, Any] | None = None
     media: tuple[Any, ...] = ()
     facts: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -120,16 +125,6 @@ class TextDelta:
     """A piece of generated text (hosted engines)."""
 
     text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallDelta:
-    """A piece of a tool call as it forms: ``arguments`` is a fragment of JSON text."""
-
-    index: int
-    id: str | None = None
-    name: str | None = None
-    arguments: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,8 +295,9 @@ class Engine(ABC):
 
         Token engines yield :class:`Token` for each generated id and may end with a
         :class:`Finish` (no reason: the runtime stopped by itself). Hosted engines yield
-        :class:`TextDelta` and end with :class:`Finish`. The core enforces EOS, max_tokens
-        and stop sequences, so an engine may loop without bound.
+        :class:`TextDelta` (and :class:`ToolCallDelta`) and end with :class:`Finish`. The
+        core enforces EOS, max_tokens and stop sequences, so an engine may loop without
+        bound.
         """
 
     def make_scheduler(self) -> Scheduler:

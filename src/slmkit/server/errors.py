@@ -95,8 +95,6 @@ def from_slmkit(exc: SlmkitError) -> APIError:
 #: What to do about a field that failed validation, beyond pydantic's own words.
 _FIXES = {
     "n": "slmkit serve returns one choice per request: send n=1 or leave it out",
-    "tools": "tool calling is not supported by slmkit serve yet: leave tools out",
-    "tool_choice": "tool calling is not supported by slmkit serve yet",
     "logprobs": "log probabilities are not supported: leave logprobs out",
     "top_logprobs": "log probabilities are not supported: leave top_logprobs out",
     "frequency_penalty": "not supported; use repetition_penalty (an extension) or send 0",

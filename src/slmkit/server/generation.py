@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from time import perf_counter, time
 from typing import TYPE_CHECKING, Any, Literal
 
+from .._toolcalls import assemble
 from ..errors import SlmkitError
-from ..types import Chunk
+from ..types import Chunk, ToolCallDelta
 from . import schemas
 from .admission import Ticket
 from .errors import APIError, from_slmkit
@@ -85,7 +86,7 @@ class Generation:
         try:
             await self.ticket.wait()
             async for chunk in self.stream:
-                if first is None and (chunk.text or chunk.finish_reason):
+                if first is None and (chunk.text or chunk.tool_calls or chunk.finish_reason):
                     first = perf_counter()
                     self.metrics.observe(
                         "slmkit_time_to_first_token_seconds", first - self.started, model=self.model
@@ -125,15 +126,23 @@ class Generation:
     async def answer(self) -> dict[str, Any]:
         """The whole answer as one OpenAI body (the non-streamed form)."""
         parts: list[str] = []
+        deltas: list[ToolCallDelta] = []
         last: Chunk | None = None
         async for chunk in self.chunks():
             parts.append(chunk.text)
+            deltas += chunk.tool_calls
             last = chunk
         if last is None or last.finish_reason is None:
             raise APIError(500, "the model ended without finishing", type="server_error")
-        usage = _usage(last)
-        build = schemas.chat_completion if self.kind == "chat" else schemas.text_completion
-        return build(self.request_id, self.model, "".join(parts), last.finish_reason, usage)
+        usage, text = _usage(last), "".join(parts)
+        if self.kind == "completion":
+            return schemas.text_completion(
+                self.request_id, self.model, text, last.finish_reason, usage
+            )
+        calls = tuple(assemble(deltas))  # checked against the tools by the LLM already
+        return schemas.chat_completion(
+            self.request_id, self.model, text, last.finish_reason, usage, calls
+        )
 
     async def events(self) -> AsyncIterator[str]:
         """Server-sent events in OpenAI's streaming form, ending with ``data: [DONE]``."""
@@ -145,6 +154,9 @@ class Generation:
                     yield self._event({"role": "assistant", "content": ""}, None)
                 if chunk.text:
                     yield self._event(chunk.text, None)
+                if chunk.tool_calls:
+                    calls = [schemas.tool_call_delta(d) for d in chunk.tool_calls]
+                    yield self._event({"tool_calls": calls}, None)
                 if chunk.finish_reason is not None:
                     yield self._event({} if self.kind == "chat" else "", chunk.finish_reason)
                     if self.include_usage:

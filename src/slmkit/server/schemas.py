@@ -1,8 +1,9 @@
 """OpenAI's wire format: the request bodies the server accepts and the bodies it answers.
 
 Requests are strict (``extra="forbid"``, like OpenAI's own API): a field slmkit does not know
-is a 400 naming it, and a known OpenAI field slmkit cannot honour (``tools``, ``logprobs``,
-penalties, ``n > 1``) is a 400 saying so, never ignored. ``top_k`` and
+is a 400 naming it, and a known OpenAI field slmkit cannot honour (``logprobs``, penalties,
+``n > 1``) is a 400 saying so, never ignored. ``tools`` and ``tool_choice`` go to the LLM as
+given (the core checks them); tool calls are answered in OpenAI's shape. ``top_k`` and
 ``repetition_penalty`` (``repeat_penalty``, llama.cpp's name) are accepted as extensions,
 as vLLM and llama.cpp's server do.
 """
@@ -15,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..types import ToolCall, ToolCallDelta
+
 __all__ = [
     "ChatMessage",
     "ChatRequest",
@@ -26,6 +29,7 @@ __all__ = [
     "chat_completion",
     "completion_chunk",
     "text_completion",
+    "tool_call_delta",
     "usage_chunk",
 ]
 
@@ -40,20 +44,26 @@ class TextPart(_Strict):
 
 
 class ChatMessage(_Strict):
-    """One message. ``developer`` is OpenAI's newer name for ``system``."""
+    """One message. ``developer`` is OpenAI's newer name for ``system``; an assistant
+    message may carry ``tool_calls`` (content null), a ``tool`` message answers one."""
 
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
     name: str | None = Field(None, description="Accepted for compatibility; not rendered.")
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
 
-    def as_slmkit(self) -> dict[str, str]:
-        text = (
-            self.content
-            if isinstance(self.content, str)
-            else "".join(part.text for part in self.content)
-        )
+    def as_slmkit(self) -> dict[str, Any]:
+        """The message as slmkit takes it; the core validates the tool fields."""
+        content = self.content
+        text = content if not isinstance(content, list) else "".join(p.text for p in content)
         role = "system" if self.role == "developer" else self.role
-        return {"role": role, "content": text}
+        message: dict[str, Any] = {"role": role, "content": text}
+        if self.tool_calls:
+            message["tool_calls"] = self.tool_calls
+        if role == "tool":
+            message["tool_call_id"] = self.tool_call_id
+        return message
 
 
 class StreamOptions(BaseModel):
@@ -115,8 +125,8 @@ class ChatRequest(GenerationRequest):
     logprobs: Literal[False] | None = None
     top_logprobs: None = None
     response_format: dict[str, Any] | None = None
-    tools: list[Any] | None = Field(None, max_length=0)
-    tool_choice: Literal["none"] | None = None
+    tools: list[Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
 
     def budget(self) -> int | None:
@@ -124,11 +134,11 @@ class ChatRequest(GenerationRequest):
 
     def params(self) -> dict[str, Any]:
         """As for completions, plus the response format (OpenAI's shapes, read by
-        :func:`slmkit.structured.parse_response_format`); "text" is no constraint."""
-        params = super().params()
+        :func:`slmkit.structured.parse_response_format`; "text" is no constraint) and tools."""
+        given = {"tools": self.tools, "tool_choice": self.tool_choice}
         if self.response_format not in (None, {"type": "text"}):
-            params["response_format"] = self.response_format
-        return params
+            given["response_format"] = self.response_format
+        return {**super().params(), **{k: v for k, v in given.items() if v is not None}}
 
 
 class CompletionRequest(GenerationRequest):
@@ -169,13 +179,25 @@ def _envelope(kind: str, request_id: str, model: str, created: int) -> dict[str,
 
 
 def chat_completion(
-    request_id: str, model: str, text: str, finish_reason: str, usage: UsageBody
+    request_id: str,
+    model: str,
+    text: str,
+    finish_reason: str,
+    usage: UsageBody,
+    tool_calls: tuple[ToolCall, ...] = (),
 ) -> dict[str, Any]:
     body = _envelope("chat.completion", request_id, model, int(time.time()))
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if tool_calls:  # OpenAI's content is null beside calls unless the model also wrote text
+        message = {
+            "role": "assistant",
+            "content": text or None,
+            "tool_calls": [call.to_openai() for call in tool_calls],
+        }
     body["choices"] = [
         {
             "index": 0,
-            "message": {"role": "assistant", "content": text},
+            "message": message,
             "logprobs": None,
             "finish_reason": finish_reason,
         }
@@ -193,11 +215,22 @@ def text_completion(
     return body
 
 
+def tool_call_delta(delta: ToolCallDelta) -> dict[str, Any]:
+    """One streamed piece of a call: OpenAI sends id, type and name with the first."""
+    function: dict[str, str] = {"arguments": delta.arguments}
+    piece: dict[str, Any] = {"index": delta.index, "function": function}
+    if delta.id is not None:
+        piece.update(id=delta.id, type="function")
+    if delta.name is not None:
+        function["name"] = delta.name
+    return piece
+
+
 def chat_chunk(
     request_id: str,
     model: str,
     created: int,
-    delta: dict[str, str],
+    delta: dict[str, Any],
     finish_reason: str | None,
     include_usage: bool,
 ) -> dict[str, Any]:
