@@ -2,9 +2,9 @@
 
 ``llm.conversation(system=...)`` keeps the history; each turn sends the whole history
 through ``llm.chat()``, so its answers are exactly what stateless ``chat()`` gives on the
-same messages. On an engine that reuses the evaluated prefix (llama.cpp with
-``prefix_reuse=True``) only the new turn is evaluated; ``Completion.usage.cached_tokens``
-says how many prompt tokens were reused.
+same messages. On an engine that reuses the evaluated prefix (``prefix_reuse=True``;
+on by default on OpenVINO) only the new turn is evaluated;
+``Completion.usage.cached_tokens`` says how many prompt tokens were reused.
 """
 
 from __future__ import annotations

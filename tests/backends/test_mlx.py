@@ -171,6 +171,13 @@ def test_context_length_beyond_the_model_is_refused(artifact: Path) -> None:
         slmkit.load(str(artifact), backend="mlx", context_length=10_000_000)
 
 
+def test_prefix_reuse_is_refused_for_sliding_window_layers(llm: LLM) -> None:
+    """Gemma 3's RotatingKVCache layers cannot be cut back to a shared prefix (the check
+    load(prefix_reuse=True) makes, on the loaded model rather than a second load)."""
+    with pytest.raises(errors.UnsupportedFeature, match="sliding-window"):
+        llm._engine._prefix_pool(4)
+
+
 def test_seed_makes_sampling_repeatable_and_other_seeds_differ(llm: LLM) -> None:
     runs = [
         llm.generate(OPEN_PROMPT, max_tokens=8, temperature=1.5, seed=seed).text

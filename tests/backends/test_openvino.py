@@ -259,6 +259,11 @@ def test_continuous_batching_answers_as_the_plain_pipeline_does(batching_llm, ch
     batched = batching_llm.chat(QUESTION, max_tokens=24)
     assert batched.text == chat_llm.chat(QUESTION, max_tokens=24).text
     assert "Paris" in batched.text
+    # OpenVINO's prefix caching under batching too: the same prompt again reuses its blocks
+    assert batching_llm._engine.capabilities.prefix_reuse
+    again = batching_llm.chat(QUESTION, max_tokens=24)
+    assert again.usage.cached_tokens > 0
+    assert again.text == batched.text
 
 
 def test_concurrent_requests_run_together(batching_llm) -> None:

@@ -23,7 +23,9 @@ from slmkit._llm import LLM
 BASE_MODEL = "gemma-3-270m"
 CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
 #: Backends whose engine keeps its prefix (option prefix_reuse, prefix_cache_entries).
-REUSING = ("llamacpp", "transformers", "onnx")
+REUSING = ("llamacpp", "transformers", "onnx", "openvino", "mlx")
+#: Of those, the ones that reuse by default: a fresh evaluation needs prefix_reuse=False.
+REUSING_BY_DEFAULT = ("openvino",)
 
 
 def _install_thirdparty_plugin() -> None:

@@ -1,9 +1,10 @@
 """The prefix pool's choices (transformers and ONNX Runtime GenAI keep their states in it):
-which saved state a prompt continues, when it is forked or left alone, and the cap."""
+which saved state a prompt continues, when it is forked or left alone, and the cap; and the
+ledger behind OpenVINO's estimate of what its own block cache reused."""
 
 from __future__ import annotations
 
-from slmkit.backends._prefix_pool import PrefixPool
+from slmkit.backends._prefix_pool import PrefixLedger, PrefixPool
 
 SYSTEM = [1, 2, 3, 4]
 
@@ -65,3 +66,24 @@ def test_without_fork_the_state_a_prompt_extends_beats_a_longer_one_it_leaves() 
     pool.put([*SYSTEM, 5], "mine")
     assert pool.take([*SYSTEM, 5, 6, 7, 9]) == ("mine", 5)
     assert len(pool) == 1
+
+
+def test_the_ledger_counts_whole_blocks_of_the_longest_shared_prefix() -> None:
+    ledger = PrefixLedger(4, block=4)
+    assert ledger.cached([1, 2, 3]) == 0
+    ledger.add([*SYSTEM, 5, 6, 7, 8, 9])
+    assert ledger.cached([*SYSTEM, 5, 6, 7, 0]) == 4  # 7 shared: one whole block
+    assert ledger.cached([*SYSTEM, 5, 6, 7, 8, 9, 10]) == 8
+    assert ledger.cached([*SYSTEM, 5, 6, 7, 8]) == 4  # the last prompt token is evaluated
+
+
+def test_a_conversation_keeps_one_ledger_entry_and_the_cap_drops_the_oldest() -> None:
+    ledger = PrefixLedger(2, block=1)
+    ledger.add([*SYSTEM, 5])
+    ledger.add([*SYSTEM, 5, 6, 7])  # the next turn replaces the one it extends
+    ledger.add([9, 9])
+    assert len(ledger) == 2
+    ledger.add([8, 8])
+    assert len(ledger) == 2
+    assert ledger.cached([*SYSTEM, 5, 6, 7, 0]) == 0
+    assert ledger.cached([9, 9, 0]) == 2

@@ -6,21 +6,49 @@ than one, since a CPU's decode is bound by reading the weights once per step. Th
 :class:`StepLoop` thread steps while any request is unfinished and sleeps otherwise; each
 request reads the tokens its handle gathered after every step, and closing a request's token
 iterator cancels it in the pipeline at once (queued or running).
+
+Paged attention is also where OpenVINO's prefix caching lives (its LLMPipeline runs on it
+on CPU and GPU): :func:`scheduler_config` sets it, :func:`kv_block` gives its block size.
 """
 
 from __future__ import annotations
 
 import itertools
+import platform
+import sys
 import threading
 from collections.abc import Generator
 from typing import Any
 
 from ..errors import GenerationError, LLMClosed
 
-__all__ = ["StepLoop"]
+__all__ = ["StepLoop", "kv_block", "scheduler_config"]
 
 #: How long a reader waits for the next step before it looks at its handle again.
 _WAKE_S = 0.5
+#: Tokens per KV block of OpenVINO's paged attention (its KVCacheManager: CPU 32, GPU 16).
+_KV_BLOCK = {"CPU": 32, "GPU": 16}
+
+
+def kv_block(device: str) -> int | None:
+    """Tokens per KV block of paged attention on ``device``; None where OpenVINO GenAI runs
+    its stateful pipeline instead (NPU, AUTO and HETERO here; CPUs other than x86-64 and
+    ARM64), which keeps no prefix."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "aarch64", "arm64"):
+        return None
+    return _KV_BLOCK.get(device.split(".")[0])
+
+
+def scheduler_config(openvino_genai: Any, prefix_caching: bool, cache_gb: int = 0) -> Any:
+    """A SchedulerConfig: a KV cache of ``cache_gb`` for continuous batching, or with 0 the
+    one LLMPipeline uses itself (cache grown on demand, no cap on a step's tokens)."""
+    config = openvino_genai.SchedulerConfig()
+    config.enable_prefix_caching = prefix_caching
+    if cache_gb:
+        config.cache_size = cache_gb
+    else:
+        config.max_num_batched_tokens = sys.maxsize
+    return config
 
 
 class StepLoop:

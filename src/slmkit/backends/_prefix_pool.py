@@ -9,15 +9,20 @@ extends is continued (a conversation's next turn); failing that, the state shari
 is cut back and taken over only when no slot is free, so that conversations taking turns
 keep their own. After the request the engine puts the state back under its new tokens; the number of
 saved states is capped and the least recently used one is dropped first.
+
+A runtime that keeps its KV blocks itself and does not say how much of a prompt it found
+(OpenVINO's prefix caching) gets a :class:`PrefixLedger` instead: the token sequences it
+was last given, from which slmkit estimates the reused part in whole blocks.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-__all__ = ["PrefixPool", "common_prefix"]
+__all__ = ["PrefixLedger", "PrefixPool", "common_prefix"]
 
 S = TypeVar("S")
 
@@ -81,3 +86,47 @@ class PrefixPool(Generic[S]):
 
     def __len__(self) -> int:
         return len(self._states)
+
+
+class PrefixLedger:
+    """The token sequences whose KV a runtime computed, least recently used first out, and
+    an estimate of how many leading tokens of a prompt it finds in its own block cache.
+
+    The estimate counts whole ``block``s of the longest prefix shared with a remembered
+    sequence (the runtime keeps a partly filled block too, so it may reuse a little more),
+    at most all but the last prompt token. It overstates once the runtime has overwritten
+    blocks this ledger still remembers, and understates once the ledger has dropped a
+    sequence the runtime still holds. Safe to use from several threads.
+    """
+
+    def __init__(self, entries: int, block: int) -> None:
+        self._entries = entries
+        self.block = block
+        self._sequences: OrderedDict[tuple[int, ...], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def cached(self, prompt: Sequence[int]) -> int:
+        """The estimate for ``prompt``; the sequence it shares most with is used again."""
+        with self._lock:
+            shared = {key: common_prefix(key, prompt) for key in self._sequences}
+            best = max(shared, key=shared.__getitem__, default=None)
+            if best is None:
+                return 0
+            self._sequences.move_to_end(best)
+            return min(shared[best], len(prompt) - 1) // self.block * self.block
+
+    def add(self, tokens: Sequence[int]) -> None:
+        """Remember ``tokens`` as evaluated; a remembered sequence they extend is dropped
+        (a conversation keeps one entry), and the oldest beyond the cap."""
+        key = tuple(tokens)
+        if self._entries <= 0 or not key:
+            return
+        with self._lock:
+            for old in [k for k in self._sequences if key[: len(k)] == k]:
+                del self._sequences[old]
+            self._sequences[key] = None
+            while len(self._sequences) > self._entries:
+                self._sequences.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._sequences)

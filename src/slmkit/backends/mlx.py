@@ -8,7 +8,9 @@ transformers checkpoint (cached ``--to hf`` conversion or HF cache) as it is.
 Tokens come from mlx-lm's ``generate_step``; the core owns everything else. Structured
 output masks the logits through mlx-lm's ``logits_processors``: mlx-lm computes step n+1
 before it hands out token n, so the processor itself advances the grammar by the tokens
-it is shown (``masked_events(..., advance=False)``).
+it is shown (``masked_events(..., advance=False)``). With ``prefix_reuse`` the prompt
+caches (mlx-lm's ``make_prompt_cache``) are kept in a :class:`PrefixPool`, forked at the
+shared prefix, and continued with ``generate_step(prompt_cache=...)``.
 """
 
 from __future__ import annotations
@@ -21,16 +23,24 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
+from ..errors import (
+    BackendUnavailable,
+    InvalidModelFile,
+    InvalidRequest,
+    ModelNotFound,
+    UnsupportedFeature,
+)
 from ..probe import has_distribution
 from ..structured import CONSTRAINT_TYPES
 from ._masked import GrammarTokenizer, masked_events
+from ._prefix_pool import PrefixPool
 from .base import (
     Availability,
     Backend,
     Capabilities,
     Finish,
     ModelRef,
+    Prefill,
     Request,
     Token,
     TokenEngine,
@@ -65,6 +75,15 @@ class MlxOptions(BaseModel):
         description="For a catalog alias: which `slmkit convert --to mlx --bits N` artifact "
         "to load (16 = bfloat16). Default: the first one cached, else the transformers "
         "checkpoint as it is.",
+    )
+    prefix_reuse: bool = Field(
+        False,
+        description="Keep recent prompt caches and evaluate only the part of a prompt they "
+        "do not hold (conversations, shared system prompts); refused for models with "
+        "sliding-window layers. Off by default (docs/conversations.md).",
+    )
+    prefix_cache_entries: int = Field(
+        4, ge=0, le=64, description="Prompt caches kept for prefix_reuse (LRU)."
     )
 
 
@@ -130,7 +149,7 @@ class MlxBackend(Backend):
         opts = options
         path = _artifact(model, opts.bits)
         context = opts.context_length or (model.spec.default_context if model.spec else None)
-        return MlxEngine(path, context)
+        return MlxEngine(path, context, opts.prefix_cache_entries if opts.prefix_reuse else None)
 
 
 def _platform(hardware: Any) -> tuple[str, str]:
@@ -210,7 +229,10 @@ def _config_int(path: Path, key: str) -> int | None:
 class MlxEngine(TokenEngine):
     """One model loaded by mlx-lm; generation through ``mlx_lm.generate.generate_step``."""
 
-    def __init__(self, path: Path, context_length: int | None = None) -> None:
+    def __init__(
+        self, path: Path, context_length: int | None = None, prefix_entries: int | None = None
+    ) -> None:
+        """``prefix_entries``: prompt caches kept for prefix reuse; None: reuse off."""
         import mlx.core as mx
         from mlx_lm import load
 
@@ -240,7 +262,23 @@ class MlxEngine(TokenEngine):
         probe = hf.encode("a", add_special_tokens=True)
         self.adds_bos = hf.bos_token_id is not None and probe[:1] == [hf.bos_token_id]
         self.grammar = GrammarTokenizer(self._llguidance_tokenizer)
-        self.capabilities = Capabilities(constraint="mask", constraint_types=CONSTRAINT_TYPES)
+        self._prefix = self._prefix_pool(prefix_entries) if prefix_entries is not None else None
+        self.capabilities = Capabilities(
+            prefix_reuse=self._prefix is not None,
+            constraint="mask",
+            constraint_types=CONSTRAINT_TYPES,
+        )
+
+    def _prefix_pool(self, entries: int) -> PrefixPool[list[Any]]:
+        from mlx_lm.models.cache import KVCache, make_prompt_cache
+
+        if not all(type(layer) is KVCache for layer in make_prompt_cache(self._model)):
+            raise UnsupportedFeature(
+                "mlx: prefix_reuse=True needs a model whose every layer keeps its whole KV "
+                "cache; this one has sliding-window (or other) layers that cannot be cut back "
+                "to a shared prefix. Leave prefix_reuse off for it"
+            )
+        return PrefixPool(entries, _fork)
 
     def _llguidance_tokenizer(self) -> LLTokenizer:
         from llguidance.hf import from_tokenizer
@@ -261,16 +299,31 @@ class MlxEngine(TokenEngine):
     def decode(self, token_ids: Sequence[int]) -> str:
         return str(self._tokenizer._tokenizer.decode(list(token_ids), skip_special_tokens=True))
 
-    def run(self, request: Request) -> Iterator[Token | Finish]:
+    def run(self, request: Request) -> Iterator[Token | Prefill | Finish]:
+        prompt = list(request.prompt_ids or ())
+        cache, cached = None, 0
+        # the repetition penalty reads the tokens generate_step evaluates: all of them
+        if self._prefix is not None and request.params.repetition_penalty == 1.0:
+            cache, cached = self._prefix.take(prompt)
+            if cached:
+                yield Prefill(cached)
         constraint = self.grammar.constraint(request.constraint)
-        tokens = self._tokens(request, constraint)
+        tokens = self._tokens(request, constraint, cache, cached)
         yield from masked_events(tokens, constraint, request.facts, advance=False)
 
     def _tokens(
-        self, request: Request, constraint: TokenConstraint | None
+        self,
+        request: Request,
+        constraint: TokenConstraint | None,
+        cache: list[Any] | None,
+        cached: int,
     ) -> Generator[int, None, None]:
+        """``cache``: a prompt cache holding at least the first ``cached`` prompt tokens,
+        cut back to them; only the rest of the prompt is evaluated. With prefix reuse on,
+        the cache goes back to the pool afterwards under the tokens it holds."""
         import mlx.core as mx
         from mlx_lm.generate import generate_step, generation_stream, wired_limit
+        from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
         from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
         params = request.params
@@ -291,26 +344,36 @@ class MlxEngine(TokenEngine):
             else []
         )
         prompt = list(request.prompt_ids or ())
+        if cache is None:
+            cache, cached = make_prompt_cache(self._model), 0
+        else:
+            trim_prompt_cache(cache, cache[0].offset - cached)
         if constraint is not None:  # last: the mask sees the penalised logits
-            processors.append(_GrammarMask(constraint, len(prompt)))
+            processors.append(_GrammarMask(constraint, len(prompt) - cached))
+        held = list(prompt)  # the tokens whose KV the cache holds
         streams: list[Any] = [generation_stream]  # as stream_generate passes it
         with wired_limit(self._model, streams):
             steps = generate_step(
-                mx.array(prompt),
+                mx.array(prompt[cached:]),
                 self._model,
                 max_tokens=params.max_tokens,
                 sampler=sampler,
                 logits_processors=processors or None,
+                prompt_cache=cache,
             )
             try:
                 for token, _logprobs in steps:
+                    held.append(int(token))  # fed back before it is handed out
                     yield int(token)
             finally:
                 steps.close()
+                if self._prefix is not None and cache[0].offset == len(held):
+                    self._prefix.put(held, cache)
 
     def close(self) -> None:
         import mlx.core as mx
 
+        self._prefix = None
         self._model = None
         mx.clear_cache()
 
@@ -332,6 +395,20 @@ class _GrammarMask:
         self._seen = int(tokens.size)
         row = np.array(logits.astype(mx.float32)).reshape(-1)
         return mx.array(self._constraint.apply(row)).reshape(logits.shape).astype(logits.dtype)
+
+
+def _fork(cache: list[Any], keep: int) -> list[Any]:
+    """A new prompt cache holding the first ``keep`` positions of ``cache`` (left as it was;
+    every layer a KVCache: _prefix_pool)."""
+    from mlx_lm.models.cache import KVCache
+
+    fork = []
+    for layer in cache:
+        copy = KVCache()  # type: ignore[no-untyped-call]
+        copy.keys, copy.values = layer.keys[..., :keep, :], layer.values[..., :keep, :]
+        copy.offset = keep
+        fork.append(copy)
+    return fork
 
 
 def _device_name(device: Any) -> str:

@@ -6,6 +6,10 @@ template never runs) and a streamer that hands each generated id to the caller. 
 pipeline call blocks, so it runs in a worker thread (it releases the GIL while it
 computes); closing the token iterator makes the streamer answer ``STOP`` and waits for
 the pipeline to return, so the model is free again before the lock is released.
+
+Prefix reuse is OpenVINO's own (``SchedulerConfig.enable_prefix_caching``, on by default in
+its LLMPipeline on CPU and GPU): it keeps KV blocks between requests and says nothing of
+what it found, so ``cached_tokens`` is slmkit's estimate (:class:`PrefixLedger`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import queue
 import random
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,8 +39,9 @@ from ..errors import (
     UnsupportedSchema,
 )
 from ._json_ebnf import json_schema_ebnf
-from ._openvino_batching import StepLoop
-from .base import Backend, Capabilities, Engine, ModelRef, Request, Token, TokenEngine
+from ._openvino_batching import StepLoop, kv_block, scheduler_config
+from ._prefix_pool import PrefixLedger
+from .base import Backend, Capabilities, Engine, ModelRef, Prefill, Request, Token, TokenEngine
 
 if TYPE_CHECKING:
     from ..params import GenerationParams
@@ -93,6 +98,19 @@ class OpenVINOOptions(BaseModel):
         True,
         description="Generate one token at load, so the first request does not pay "
         "OpenVINO's first-inference set-up (seconds on a small CPU).",
+    )
+    prefix_reuse: bool = Field(
+        True,
+        description="OpenVINO's prefix caching: KV blocks stay between requests and a prompt "
+        "that starts like an earlier one evaluates only the rest (on by default, as in "
+        "OpenVINO's own LLMPipeline; CPU and GPU). False evaluates every prompt in full.",
+    )
+    prefix_cache_entries: int = Field(
+        16,
+        ge=0,
+        le=256,
+        description="Token sequences slmkit remembers to estimate cached_tokens (LRU); "
+        "OpenVINO's blocks are bounded by its KV cache, not by this.",
     )
 
 
@@ -338,15 +356,17 @@ class OpenVINOEngine(TokenEngine):
             properties["CACHE_DIR"] = opts.cache_dir
         start = perf_counter()
         self._steps: StepLoop | None = None
+        block = kv_block(device)
         try:
             if opts.continuous_batching:
-                scheduler = openvino_genai.SchedulerConfig()
-                scheduler.cache_size = opts.kv_cache_gb
+                scheduler = scheduler_config(openvino_genai, opts.prefix_reuse, opts.kv_cache_gb)
                 self._pipe = openvino_genai.ContinuousBatchingPipeline(
                     str(folder), scheduler, device, properties
                 )
                 self._steps = StepLoop(self._pipe, openvino_genai.GenerationStatus.RUNNING)
             else:
+                if block is not None and not opts.prefix_reuse:  # its default caches prefixes
+                    properties["scheduler_config"] = scheduler_config(openvino_genai, False)
                 self._pipe = openvino_genai.LLMPipeline(str(folder), device, **properties)
         except RuntimeError as exc:
             raise InvalidModelFile(
@@ -375,11 +395,15 @@ class OpenVINOEngine(TokenEngine):
         # Not under continuous batching: a grammar OpenVINO's compiler refuses there breaks
         # the step of every request in the batch, for good (seen with openvino-genai 2026.4).
         native = hasattr(openvino_genai, "StructuredOutputConfig") and self._steps is None
+        self._prefix: PrefixLedger | None = None
+        if opts.prefix_reuse and block is not None:
+            self._prefix = PrefixLedger(opts.prefix_cache_entries, block)
         self.capabilities = Capabilities(
             constraint="native" if native else None,
             constraint_types=NATIVE_CONSTRAINTS if native else frozenset(),
             batching=self._steps is not None,
             concurrent=self._steps is not None,  # requests run at once; the pipeline batches
+            prefix_reuse=self._prefix is not None,
         )
         self._specials = special_token_strings(folder)
         bos_id = _safe(tokenizer.get_bos_token_id, -1)
@@ -435,7 +459,7 @@ class OpenVINOEngine(TokenEngine):
             config.rng_seed = params.seed if params.seed is not None else random.getrandbits(32)
         return config
 
-    def run(self, request: Request) -> Iterator[Token]:
+    def run(self, request: Request) -> Iterator[Token | Prefill]:
         import numpy as np
         import openvino
 
@@ -443,7 +467,29 @@ class OpenVINOEngine(TokenEngine):
         grammar = None
         if request.constraint is not None:
             config.structured_output_config, grammar = self._structured(request.constraint)
-        input_ids = openvino.Tensor(np.array([list(request.prompt_ids or ())], dtype=np.int64))
+        prompt = list(request.prompt_ids or ())
+        input_ids = openvino.Tensor(np.array([prompt], dtype=np.int64))
+        if self._prefix is None:
+            yield from self._tokens(request, input_ids, config, grammar)
+            return
+        cached = self._prefix.cached(prompt)
+        if cached:
+            yield Prefill(cached)
+        generated: list[int] = []
+        tokens = self._tokens(request, input_ids, config, grammar)
+        try:
+            for token in tokens:
+                generated.append(token.id)
+                yield token
+        finally:
+            tokens.close()
+            if generated:  # the prompt was evaluated; the last answer token never was
+                self._prefix.add(prompt + generated[:-1])
+
+    def _tokens(
+        self, request: Request, input_ids: Any, config: Any, grammar: str | None
+    ) -> Generator[Token, None, None]:
+        """The answer's tokens, from the batch's step loop or this request's own thread."""
         if self._steps is not None:
             yield from self._batched(input_ids, config)
             return

@@ -184,10 +184,10 @@ def run(
     ``address``: a Ray cluster to join (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``; default
     ``RAY_ADDRESS``), else a local cluster (its node registered as 127.0.0.1; Ray's control
     ports still listen on every interface, behind Ray's token auth) is started for this
-    process and stopped with it. Ray's proxy listens on ``host:port`` (on a cluster where Serve already
-    runs, its proxy keeps the address it has). On the signal the application is deleted (Ray
-    lets each replica finish its requests), and Serve shut down if this process started the
-    cluster; exit code 1 when the application could not be deployed.
+    process and stopped with it. Ray's proxy listens on ``host:port`` (on a cluster where
+    Serve already runs, its proxy keeps the address it has). On the signal the application
+    is deleted (Ray lets each replica finish its requests), and Serve shut down if this
+    process started the cluster; exit code 1 when the application could not be deployed.
     """
     logging.config.dictConfig(log_config())
     address = address or os.environ.get("RAY_ADDRESS")
