@@ -45,6 +45,13 @@ def find_book(title: str) -> str:
 def chat_llm(backend: str) -> Iterator[LLM]:
     reuse = {"prefix_reuse": True} if backend in REUSING else {}
     llm = _load(CHAT_MODEL, backend, **reuse)
+    if backend == "mlx" and llm.info.device == "cpu":
+        llm.close()
+        pytest.skip(
+            "MLX's Linux CPU build reads a prompt at ~5 tok/s and decodes at 1-5, so each call "
+            "over the rendered tools takes a minute (the module: 5 min); it runs on Apple "
+            "silicon, and the mask that forces calls is tested on this build by test_structured"
+        )
     yield llm
     llm.close()
 
@@ -71,13 +78,10 @@ PROMPTS = [
 ]
 
 
-def test_required_gives_a_call_that_validates_on_every_prompt(chat_llm: LLM, backend: str) -> None:
+def test_required_gives_a_call_that_validates_on_every_prompt(chat_llm: LLM) -> None:
     toolset = parse_tools(TOOLS, None)
     assert toolset is not None
-    # MLX's Linux CPU build decodes at 1-5 tok/s: two forced calls there, all 16 on Apple
-    # silicon and every other backend.
-    slow = backend == "mlx" and chat_llm.info.device == "cpu"
-    for prompt in PROMPTS[:2] if slow else PROMPTS:
+    for prompt in PROMPTS:
         try:
             result = chat_llm.chat(prompt, tools=TOOLS, tool_choice="required", max_tokens=32)
         except UnsupportedFeature as exc:  # no grammar mask here: refused up front, by name
@@ -96,12 +100,14 @@ def test_none_never_calls(chat_llm: LLM) -> None:
 def test_python_tools_round_trip_answers_42(
     chat_llm: LLM, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    if backend in ("onnx", "openvino"):
+    if backend in ("onnx", "openvino", "mlx"):
         reason = (
-            f"the {backend} int4 model answers the tool result by writing the call again as "
+            f"the {backend} 4-bit model answers the tool result by writing the call again as "
             "bare JSON text, which is no call format of its template"
         )
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+        # seen on onnx and openvino here, and on MLX's CPU build (not on Metal: not strict)
+        strict = backend != "mlx"
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=strict))
     result = chat_llm.chat(ROUND_TRIP, tools=TOOLS, run_tools=True, max_tokens=32)
     assert result.tool_calls == ()
     assert "42" in result.text
