@@ -124,8 +124,9 @@ def build_app(
         name=name,
         # Twice what admission takes: the surplus reaches the replica and gets its 503.
         max_ongoing_requests=2 * holds,
-        # Ray's own queue only holds requests while no replica can take one (all starting).
-        max_queued_requests=holds,
+        # Ray's router queues a burst while it assigns replicas, even when they have room: it
+        # takes as many as all replicas can hold, so those reach a replica (and its JSON 503).
+        max_queued_requests=2 * holds * (replicas if autoscale is None else autoscale[1]),
         backpressure_config={"status_code": 503, "retry_after_s": ROUTER_RETRY_AFTER_S},
         ray_actor_options={
             "num_cpus": num_cpus,
