@@ -145,17 +145,29 @@ def start_server(
         config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         env["SLMKIT_CONFIG"] = str(config)
     process = subprocess.Popen(command, env=env)
-    deadline = time.monotonic() + 240
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", process)
+    except SystemExit:
+        process.kill()
+        raise
+    return process
+
+
+def wait_ready(
+    base: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 300
+) -> None:
+    """Until ``base``'s /health says 200; SystemExit if ``process`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise SystemExit(f"slmkit serve exited with {process.returncode}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return process
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
         except httpx.HTTPError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit("slmkit serve did not become ready")
+            pass
+        time.sleep(0.25)
+    raise SystemExit(f"{base} did not become ready within {timeout:.0f} s")
 
 
 def parse_option(item: str) -> tuple[str, object]:

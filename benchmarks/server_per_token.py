@@ -19,21 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import socket
 import statistics
 import sys
-import time
 from pathlib import Path
 from time import perf_counter
 
+from server_load import free_port, wait_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = [{"role": "user", "content": "Hi"}]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _scripted_llm():  # type: ignore[no-untyped-def]
@@ -86,18 +80,6 @@ def _in_process(llm, tokens: int) -> tuple[float, float, int]:  # type: ignore[n
     return first - start, (end - first) / max(1, count - 1), count
 
 
-def _wait_ready(client, base: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if client.get(f"{base}/health").status_code == 200:
-                return
-        except Exception:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the server did not become ready within 60 s")
-
-
 def main() -> None:
     import httpx
 
@@ -105,14 +87,14 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     child = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,))
     child.start()
     llm = _scripted_llm()
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(timeout=120) as client:
-            _wait_ready(client, base)
+            wait_ready(base)
             _over_http(client, f"{base}/v1/chat/completions", 50)  # warm both paths
             _in_process(llm, 50)
             served, local, served_ttft, local_ttft = [], [], [], []

@@ -6,7 +6,7 @@ and TTFT through Ray's proxy vs plain `slmkit serve`, on llama.cpp.
 
 Every configuration gets the whole machine (``--cpus`` cores): plain `slmkit serve` and one
 Ray replica decode with ``--cpus`` llama.cpp threads, two replicas with half each. Requests
-are the streamed chats of benchmarks/server_llamacpp.py (same question, same clock).
+are the streamed chats of benchmarks/server_load.py (same question, same clock).
 Plain `slmkit serve` and one Ray replica answer in alternation (each idle while the other
 runs), so a change in machine load hits both TTFTs alike.
 """
@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,22 +27,9 @@ from time import perf_counter
 from typing import Any
 
 import httpx
-from server_llamacpp import Run, free_port, over_http, summary
+from server_load import Run, free_port, over_http, summary, wait_ready
 
 CLIENTS = (2, 4)
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes] | None = None) -> None:
-    for _ in range(1200):
-        if process is not None and process.poll() is not None:
-            raise SystemExit(f"slmkit serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise SystemExit(f"{base} did not become ready")
 
 
 def concurrent(url: str, model: str, max_tokens: int, clients: int) -> dict[str, Any]:
