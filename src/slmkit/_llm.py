@@ -329,7 +329,8 @@ class LLM:
             raise UnsupportedFeature(
                 f"backend {self._info.backend!r} cannot force a tool call (tool_choice="
                 f"{calls.toolset.openai_choice()!r}): it applies no grammar mask; use "
-                f"tool_choice='auto', or backend 'llamacpp', 'transformers' or 'onnx'"
+                f"tool_choice='auto', or a backend that masks: 'llamacpp', 'transformers', "
+                f"'onnx' or 'mlx'"
             )
         return calls.toolset.call_grammar(argument_key(calls.family or "json"))
 
