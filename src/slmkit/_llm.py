@@ -109,7 +109,7 @@ class LLM:
         if params.get("run_tools"):
             from ._tool_loop import ToolRounds
 
-            rounds = ToolRounds(self._as_chat(messages), params, self._masks_words())
+            rounds = ToolRounds(self._as_chat(messages), params, self._constrains_words())
             while True:
                 result = self.chat(rounds.history, **rounds.params())
                 calls = rounds.after(result)
@@ -138,7 +138,7 @@ class LLM:
         if params.get("run_tools"):
             from ._tool_loop import ToolRounds
 
-            rounds = ToolRounds(self._as_chat(messages), params, self._masks_words())
+            rounds = ToolRounds(self._as_chat(messages), params, self._constrains_words())
             while True:
                 result = await self.achat(rounds.history, **rounds.params())
                 calls = rounds.after(result)
@@ -299,12 +299,12 @@ class LLM:
         self._check_fits(len(prompt_ids), merged.max_tokens)
         return Request(merged, prompt_ids=prompt_ids, constraint=constraint), calls
 
-    def _masks_words(self) -> bool:
-        """Whether a regex can shape this engine's answer (local token masks)."""
+    def _constrains_words(self) -> bool:
+        """Whether a regex can shape this engine's answer (a local mask or native regex)."""
         capabilities = self._engine.capabilities
         return (
             isinstance(self._engine, TokenEngine)
-            and capabilities.constraint == "mask"
+            and capabilities.constraint is not None
             and "regex" in capabilities.constraint_types
         )
 
@@ -323,16 +323,20 @@ class LLM:
         return _Calls(toolset, family)
 
     def _forcing(self, calls: _Calls) -> ResponseFormat:
-        """The grammar that makes "required" (or a named function) a well-formed call."""
+        """The constraint that makes "required" (or a named function) a well-formed call:
+        a grammar where the engine masks, else one JSON schema where it applies those."""
         capabilities = self._engine.capabilities
-        if capabilities.constraint != "mask" or "grammar" not in capabilities.constraint_types:
-            raise UnsupportedFeature(
-                f"backend {self._info.backend!r} cannot force a tool call (tool_choice="
-                f"{calls.toolset.openai_choice()!r}): it applies no grammar mask; use "
-                f"tool_choice='auto', or a backend that masks: 'llamacpp', 'transformers', "
-                f"'onnx' or 'mlx'"
-            )
-        return calls.toolset.call_grammar(argument_key(calls.family or "json"))
+        key = argument_key(calls.family or "json")
+        if capabilities.constraint == "mask" and "grammar" in capabilities.constraint_types:
+            return calls.toolset.call_grammar(key)
+        if capabilities.constraint is not None and "json_schema" in capabilities.constraint_types:
+            return calls.toolset.call_schema(key)
+        raise UnsupportedFeature(
+            f"backend {self._info.backend!r} cannot force a tool call (tool_choice="
+            f"{calls.toolset.openai_choice()!r}): it constrains no output here; use "
+            f"tool_choice='auto', or a backend that does: 'llamacpp', 'transformers', "
+            f"'onnx', 'openvino' or 'mlx'"
+        )
 
     def _chunks(
         self,

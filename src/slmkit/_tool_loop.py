@@ -2,14 +2,16 @@
 
 Each round is one ordinary chat() on the growing history: the model's call is appended
 as its assistant turn, each result as a ``tool`` message. After ``max_tool_rounds``
-rounds that called tools, or when the model repeats a call already answered (small models
-do), one last answer is asked for without tools; where the engine masks tokens, that
-answer may not begin like a call (``{``, ``[``, ``<``, a fence), so it is words.
+rounds that called tools, or when the model repeats a call already answered or, after a
+result, writes a call out as plain text (small 4-bit models do both), one last answer is
+asked for without tools; where the engine can constrain it (a token mask, or a native
+regex), that answer may not begin like a call (``{``, ``[``, ``<``, a fence), so it is words.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .errors import InvalidRequest
@@ -20,14 +22,18 @@ __all__ = ["DEFAULT_ROUNDS", "ToolRounds"]
 
 #: Rounds of tool calls one chat(run_tools=True) allows before it asks for an answer.
 DEFAULT_ROUNDS = 4
-#: The last answer's constraint: any text that does not open like a tool call.
-_WORDS = {"type": "regex", "pattern": r"[^{\[<`\s][\s\S]*"}
+#: The last answer's constraint: any text that does not open like a tool call. The class
+#: lists ASCII whitespace only: xgrammar (OpenVINO) warns on a negated class beyond ASCII.
+_WORDS = {"type": "regex", "pattern": r"[^{\[<` \t\n\r\f\v][\s\S]*"}
+
+
+_CALL_OPENING = re.compile(r'\{\s*"name"\s*:')
 
 
 class ToolRounds:
     """The state of one chat(run_tools=True): the history so far and the rounds left."""
 
-    def __init__(self, messages: list[Message], params: dict[str, Any], masks: bool) -> None:
+    def __init__(self, messages: list[Message], params: dict[str, Any], constrains: bool) -> None:
         params = dict(params)
         params.pop("run_tools")
         rounds = params.pop("max_tool_rounds", DEFAULT_ROUNDS)
@@ -50,14 +56,14 @@ class ToolRounds:
         self._params = params
         self._left = rounds
         self._first = True
-        self._masks = masks
+        self._constrains = constrains
         self._answered: set[str] = set()
 
     def params(self) -> dict[str, Any]:
         """The next round's parameters: the caller's choice first (a forced call repeated
         would never end), then "auto", and no tools once the rounds are spent."""
         if self._left == 0:
-            return {**self._params, **({"response_format": _WORDS} if self._masks else {})}
+            return {**self._params, **({"response_format": _WORDS} if self._constrains else {})}
         choice = self.toolset.openai_choice() if self._first else "auto"
         self._first = False
         return {**self._params, "tools": _with_choice(self.toolset, choice)}
@@ -65,7 +71,10 @@ class ToolRounds:
     def after(self, result: Completion) -> list[ToolCall] | None:
         """Record the model's turn: the calls to run now, or None when ``result`` is the
         answer. Calls that only repeat answered ones end the rounds (their results are in
-        the history already)."""
+        the history already), as does a call written out as text after a result."""
+        if self._left and self._answered and _writes_a_call(result.text, self.toolset):
+            self._left = 0
+            return []
         if not result.tool_calls or self._left == 0:
             return None
         keys = [_key(call) for call in result.tool_calls]
@@ -82,6 +91,21 @@ class ToolRounds:
         are replaced rather than failing the whole call."""
         text = result.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
         self.history.append({"role": "tool", "tool_call_id": call.id, "content": text})
+
+
+def _writes_a_call(text: str, toolset: ToolSet) -> bool:
+    """Whether ``text`` holds a JSON call of an offered tool written as plain text, in no
+    call format of the template (4-bit models write ``{"name": ...}`` lines, some after a
+    stray ``>``, often until max_tokens cuts them off)."""
+    decoder = json.JSONDecoder()
+    for start in _CALL_OPENING.finditer(text):
+        try:
+            value, _ = decoder.raw_decode(text, start.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict) and toolset.get(str(value.get("name"))) is not None:
+            return True
+    return False
 
 
 def _key(call: ToolCall) -> str:

@@ -165,6 +165,19 @@ class ToolSet:
             )
         return ToolCall(id or call_id(), name, tool.check(arguments, text))
 
+    def _call_schemas(self, argument_key: str) -> list[dict[str, Any]]:
+        """One closed JSON schema per allowed tool: ``{"name": ..., argument_key: {...}}``."""
+        return [
+            {
+                "type": "object",
+                "properties": {"name": {"const": tool.name}, argument_key: tool.parameters},
+                "required": ["name", argument_key],
+                "additionalProperties": False,
+            }
+            for tool in self.tools
+            if self.forced in (None, tool.name)
+        ]
+
     def call_grammar(self, argument_key: str = "arguments") -> ResponseFormat:
         """A grammar that admits exactly one well-formed call of an allowed tool: the JSON
         ``{"name": ..., argument_key: {...}}`` with arguments that fit the tool's schema.
@@ -175,24 +188,27 @@ class ToolSet:
         """
         from .structured import parse_response_format
 
-        allowed = [t for t in self.tools if self.forced in (None, t.name)]
-        rules = []
-        for index, tool in enumerate(allowed):
-            schema = {
-                "type": "object",
-                "properties": {"name": {"const": tool.name}, argument_key: tool.parameters},
-                "required": ["name", argument_key],
-                "additionalProperties": False,
-                "x-guidance": {
-                    "whitespace_flexible": False,
-                    "item_separator": ", ",
-                    "key_separator": ": ",
-                },
-            }
-            rules.append(f"call{index}: %json {json.dumps(schema)}")
-        head = "start: " + " | ".join(f"call{i}" for i in range(len(allowed)))
+        spaced = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+        rules = [
+            f"call{index}: %json {json.dumps({**schema, 'x-guidance': spaced})}"
+            for index, schema in enumerate(self._call_schemas(argument_key))
+        ]
+        head = "start: " + " | ".join(f"call{i}" for i in range(len(rules)))
         response_format = parse_response_format(
             {"type": "grammar", "lark": "\n".join([head, *rules])}
+        )
+        assert response_format is not None
+        return response_format
+
+    def call_schema(self, argument_key: str = "arguments") -> ResponseFormat:
+        """The calls :meth:`call_grammar` admits as one JSON schema (``anyOf`` the tools),
+        for an engine that applies JSON schemas but no grammar (OpenVINO)."""
+        from .structured import parse_response_format
+
+        schemas = self._call_schemas(argument_key)
+        schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+        response_format = parse_response_format(
+            {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": schema}}
         )
         assert response_format is not None
         return response_format

@@ -296,6 +296,22 @@ def test_required_and_named_choices_compile_a_call_grammar() -> None:
     assert '"const": "weather"' in grammar and '"const": "add"' not in grammar
 
 
+def test_the_call_schema_admits_exactly_the_calls_the_grammar_does() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    pytest.importorskip("llguidance")
+    toolset = parse_tools([add, weather], "required")
+    assert toolset is not None
+    schema = toolset.call_schema().schema
+    assert schema is not None
+    valid = jsonschema.Draft202012Validator(schema)
+    assert valid.is_valid({"name": "add", "arguments": {"a": 1, "b": 2}})
+    assert valid.is_valid({"name": "weather", "arguments": {"city": "Oslo"}})
+    assert not valid.is_valid({"name": "add", "arguments": {"city": "Oslo"}})
+    assert not valid.is_valid({"name": "shell", "arguments": {}})
+    named = parse_tools([add, weather], {"type": "function", "function": {"name": "add"}})
+    assert named is not None and named.call_schema().schema == schema["anyOf"][0]
+
+
 def test_required_on_an_engine_without_a_mask_is_refused_by_name() -> None:
     with pytest.raises(errors.UnsupportedFeature, match="cannot force a tool call"):
         make_llm(Replies("x")).chat(QUESTION, tools=[add], tool_choice="required")
@@ -334,6 +350,22 @@ def test_a_repeated_call_ends_the_rounds_with_an_answer_without_tools() -> None:
     result = make_llm(engine).chat(QUESTION, tools=[add], run_tools=True)
     assert result.text == "42." and len(engine.prompts) == 3
     assert "<tools>" not in engine.rendered[2]
+
+
+def test_a_call_written_as_text_after_a_result_ends_the_rounds() -> None:
+    # 4-bit models answer a result by writing the call again as JSON lines (no <tool_call>),
+    # cut off by max_tokens, sometimes after a stray ">": not an answer, and not a call.
+    written = '>{"name": "add", "arguments": {"a": 17, "b": 25}}\n{"name": "add", "argu'
+    engine = Replies(call_text("add", {"a": 17, "b": 25}), written, "42.")
+    result = make_llm(engine).chat(QUESTION, tools=[add], run_tools=True)
+    assert result.text == "42." and len(engine.prompts) == 3
+    assert "<tools>" not in engine.rendered[2]
+
+
+def test_json_naming_no_tool_after_a_result_is_the_answer() -> None:
+    engine = Replies(call_text("add", {"a": 17, "b": 25}), '{"sum": 42}')
+    result = make_llm(engine).chat(QUESTION, tools=[add], run_tools=True)
+    assert result.text == '{"sum": 42}' and len(engine.prompts) == 2
 
 
 def test_rounds_are_bounded() -> None:
