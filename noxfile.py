@@ -97,10 +97,13 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "tests/unit", "-q", *session.posargs)
 
 
-def contract(session: nox.Session, backend: str, *tests: str) -> None:
+def contract(
+    session: nox.Session, backend: str, *tests: str, suite: str = "tests/contract"
+) -> None:
+    """``suite`` (the whole contract suite, or one file of it) and ``tests`` on ``backend``."""
     session.run(
         "pytest",
-        "tests/contract",
+        suite,
         *tests,
         "-q",
         *session.posargs,
@@ -119,13 +122,7 @@ def llamacpp(session: nox.Session) -> None:
     )
     # A third-party backend written only against the engine contract, installed through
     # its own entry point (tests/contract/thirdparty_plugin.py), passes the same suite.
-    session.run(
-        "pytest",
-        "tests/contract/test_contract.py",
-        "-q",
-        *session.posargs,
-        env={"SLMKIT_CONTRACT_BACKENDS": "thirdparty"},
-    )
+    contract(session, "thirdparty", suite="tests/contract/test_contract.py")
 
 
 @nox.session(python=MAIN_PYTHON)
@@ -146,10 +143,14 @@ def onnx(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def onnx_runtime_only(session: nox.Session) -> None:
-    """`pip install "slmkit[onnx]"` alone (no torch, no transformers) runs the cached artifacts."""
+    """`pip install "slmkit[onnx]"` alone (no torch, no transformers) runs the cached artifacts:
+    the backend's own tests and the core contract; the onnx session runs the rest of the
+    suite on the same runtime."""
     session.install("-e", ".[onnx,structured,llamacpp,default-model,test-models]", *PYTEST)
     session.run("python", "-c", "import importlib.util as u; assert not u.find_spec('torch')")
-    contract(session, "onnx", "tests/backends/test_onnx.py")
+    contract(
+        session, "onnx", "tests/backends/test_onnx.py", suite="tests/contract/test_contract.py"
+    )
 
 
 @nox.session(python=MAIN_PYTHON)

@@ -14,13 +14,20 @@ SYSTEM = "You are a terse assistant. Answer in at most five words."
 TURNS = ["What is the capital of France?", "And of Italy?", "And of Spain?"]
 
 
-def test_conversation_turns_equal_stateless_chat(chat_llm: LLM) -> None:
+def _slow(llm: LLM, backend: str) -> bool:
+    """MLX's Linux CPU build, at 1-5 tok/s: a short conversation there, and the pool's
+    other choices are left to transformers (the same PrefixPool) and tests/unit."""
+    return backend == "mlx" and llm.info.device == "cpu"
+
+
+def test_conversation_turns_equal_stateless_chat(chat_llm: LLM, backend: str) -> None:
+    turns, tokens = (TURNS[:2], 6) if _slow(chat_llm, backend) else (TURNS, 12)
     conv = chat_llm.conversation(system=SYSTEM)
-    for turn in TURNS:
+    for turn in turns:
         history = [*conv.messages, {"role": "user", "content": turn}]
-        answer = conv.chat(turn, max_tokens=12)
-        assert answer.text == chat_llm.chat(history, max_tokens=12).text
-    assert len(conv.messages) == 1 + 2 * len(TURNS)
+        answer = conv.chat(turn, max_tokens=tokens)
+        assert answer.text == chat_llm.chat(history, max_tokens=tokens).text
+    assert len(conv.messages) == 1 + 2 * len(turns)
     assert "paris" in conv.messages[2]["content"].lower()
 
 
@@ -47,12 +54,6 @@ def fresh_llm(backend: str, chat_llm: LLM):
     assert not llm._engine.capabilities.prefix_reuse
     yield llm
     llm.close()
-
-
-def _slow(llm: LLM, backend: str) -> bool:
-    """MLX's Linux CPU build, at 1-5 tok/s: a short conversation there, and the pool's
-    other choices are left to transformers (the same PrefixPool) and tests/unit."""
-    return backend == "mlx" and llm.info.device == "cpu"
 
 
 def test_prefix_reuse_answers_like_a_fresh_evaluation_at_temperature_0(

@@ -88,15 +88,17 @@ def test_every_answer_that_stops_validates(chat_llm: LLM, backend: str, sampled:
     _check(chat_llm, backend, "json_schema")
     _skip_on_mlx_cpu(chat_llm, backend)
     settings = {"temperature": 0.9, "seed": 7} if sampled else {}
+    # sampling goes through the same masked logits as greedy: the adversarial half will do
+    prompts = PROMPTS[8:] if sampled else PROMPTS
     stopped = 0
-    for prompt in PROMPTS:
+    for prompt in prompts:
         result = chat_llm.chat(prompt, response_format=JSON_SCHEMA, max_tokens=48, **settings)
         if result.finish_reason == "stop":
             stopped += 1
             assert result.parsed == _validates(result.text), (prompt, result.text)
         else:
             assert result.parsed is None
-    assert stopped >= len(PROMPTS) // 2, "most short answers should complete in 48 tokens"
+    assert stopped >= len(prompts) // 2, "most short answers should complete in 48 tokens"
 
 
 class Reply(BaseModel):
