@@ -199,3 +199,18 @@ def test_a_small_context_length_is_the_limit_that_is_enforced() -> None:
         with pytest.raises(errors.ContextLengthExceeded):
             llm.generate(prompt, max_tokens=40)
         assert llm.generate(prompt, max_tokens=8).usage.completion_tokens == 8
+
+
+def test_a_saved_prefix_holds_the_sequence_not_the_logits_rows() -> None:
+    """llama-cpp-python's save_state() copies up to n_batch rows of logits (311 MB for this
+    model at n_batch 512); a saved prefix keeps llama.cpp's own state (the KV cache), and a
+    conversation taking turns with another still finds it."""
+    system = "You are terse. " + "Answer in one word. " * 40
+    with slmkit.load(backend="llamacpp", prefix_reuse=True, prefix_cache_entries=2) as llm:
+        a, b = llm.conversation(system=system), llm.conversation(system=system + "Be kind.")
+        a.chat("Capital of France?", max_tokens=4)
+        b.chat("Capital of Italy?", max_tokens=4)
+        again = a.chat("And of Spain?", max_tokens=4)
+        states = list(llm._engine._prefix._states.values())
+    assert again.usage.cached_tokens > again.usage.prompt_tokens // 2
+    assert len(states) == 2 and all(len(state.data) < 64 * 2**20 for state in states)
