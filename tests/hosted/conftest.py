@@ -159,6 +159,12 @@ def requires_server_extra() -> None:
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL (…/v1) of llama-cpp-python's server running the default GGUF."""
+    model = default_gguf()
+    yield from serve_gguf(model, tmp_path_factory.mktemp("llama-server"), "--n_ctx", "4096")
+
+
+def default_gguf() -> Path:
+    """The default model's GGUF for a server to run; skips without the extras it needs."""
     requires_server_extra()
     from slmkit import catalog
     from slmkit.catalog import offline
@@ -167,10 +173,9 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     spec = catalog.lookup("default")
     assert spec is not None and spec.packaged is not None
     try:
-        model = offline.assemble(spec.packaged)
+        return offline.assemble(spec.packaged)
     except ModelNotFound as exc:
         pytest.skip(f"default-model extra not installed: {exc}")
-    yield from serve_gguf(model, tmp_path_factory.mktemp("llama-server"), "--n_ctx", "4096")
 
 
 def serve_gguf(model: Path, log_dir: Path, *args: str) -> Iterator[str]:

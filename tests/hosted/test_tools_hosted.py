@@ -2,13 +2,15 @@
 same ToolCall / ToolCallDelta types as local models give, a malformed call a typed error.
 
 The fault server streams the calls we choose (well-formed or not); llama-cpp-python's
-server on 127.0.0.1 makes a real one.
+server on 127.0.0.1 makes real ones: through the model's own template, and through its
+tool-calling chat format (chatml-function-calling).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +21,7 @@ from slmkit._toolcalls import assemble
 from slmkit.types import ToolCall
 
 from . import faults as f
-from .conftest import HOSTED_BACKENDS, backend_options
+from .conftest import HOSTED_BACKENDS, backend_options, default_gguf, serve_gguf
 from .faults import FaultServer
 
 
@@ -114,3 +116,44 @@ def test_llama_server_makes_a_named_call(llama_server: str, server_options: dict
     assert result.finish_reason == "tool_calls", result.text
     [call] = result.tool_calls
     assert (call.name, call.arguments) == ("add", {"a": 17, "b": 25})
+
+
+@pytest.fixture(scope="module")
+def function_calling_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's server with its own tool-calling chat format, which answers
+    "functions.<name>:" plus arguments under a grammar and returns OpenAI tool_calls."""
+    folder = tmp_path_factory.mktemp("function-calling-server")
+    chat_format = ("--chat_format", "chatml-function-calling")
+    yield from serve_gguf(default_gguf(), folder, "--n_ctx", "4096", *chat_format)
+
+
+@pytest.mark.slow
+def test_the_servers_tool_calling_format_gives_checked_calls(
+    function_calling_server: str, server_options: dict[str, Any]
+) -> None:
+    """A named function: the format writes "functions.add:" and the arguments under a
+    grammar of its parameters. (Under "auto" this 0.5B model picks "message:" and answers
+    "17 plus 25 equals 42." in words, which is no call.)"""
+    options = backend_options("openai", function_calling_server, **server_options)
+    choice = {"type": "function", "function": {"name": "add"}}
+    asked = {"tools": [add], "tool_choice": choice, "max_tokens": 32, "temperature": 0.0}
+    with slmkit.load("qwen-local", backend="openai", **options) as llm:
+        result = llm.chat(ROUND_TRIP, **asked)
+        streamed = list(llm.stream(ROUND_TRIP, **asked))
+    assert result.finish_reason == "tool_calls", result.text
+    assert [(c.name, c.arguments) for c in result.tool_calls] == [("add", {"a": 17, "b": 25})]
+    calls = assemble(d for chunk in streamed for d in chunk.tool_calls)
+    assert [(c.name, c.arguments) for c in calls] == [("add", {"a": 17, "b": 25})]
+
+
+@pytest.mark.slow
+def test_required_where_the_server_cannot_force_a_call_is_a_typed_error(
+    function_calling_server: str, server_options: dict[str, Any]
+) -> None:
+    """That chat format knows "auto", "none" and a named function; "required" fails inside
+    the server (an assertion, and the stream closes), which reaches the caller as slmkit's
+    typed error naming the backend, not as the client library's exception."""
+    options = backend_options("openai", function_calling_server, **server_options)
+    llm = slmkit.load("qwen-local", backend="openai", **options)
+    with llm, pytest.raises(errors.SlmkitError, match="backend 'openai'"):
+        llm.chat(ROUND_TRIP, tools=[add], tool_choice="required", max_tokens=32)
