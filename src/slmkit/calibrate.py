@@ -12,8 +12,9 @@ read the cache and measure nothing.
 - ``SLMKIT_CALIBRATE=0`` (or the backend option ``calibrate=False``) measures nothing:
   the runtime's default is used, or a setting measured earlier.
 - ``SLMKIT_CALIBRATE=refresh`` (what ``slmkit bench --autotune`` sets) measures again.
-- A calibration made while other work kept every core busy (load average above the core
-  count) is used, and measured again at the next load on a quieter machine.
+- A calibration made while other work took half a core or more (:mod:`slmkit.contention`:
+  ``/proc/stat`` on Linux, else the load average above the core count) is used, and
+  measured again at the next load on a quieter machine.
 
 The stored speeds also rank backends for ``backend="auto"`` (:mod:`slmkit.ranking`).
 """
@@ -34,6 +35,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .contention import Window, busy_now
 from .errors import ConfigError
 from .paths import cache_dir
 
@@ -278,7 +280,7 @@ def tuned(
         and stored.get("artifact") == str(artifact)
         and isinstance(stored["best"].get("setting"), dict)
     )
-    provisional = stored is not None and stored.get("busy") and not _busy()
+    provisional = stored is not None and stored.get("busy") and not busy_now()
     if stored is not None and valid and not provisional and current != "refresh":
         best = dict(stored["best"]["setting"])
         why = f"measured fastest on this machine ({str(stored.get('created', ''))[:10]}, cached)"
@@ -291,7 +293,7 @@ def tuned(
         file=sys.stderr,
         flush=True,
     )
-    began = perf_counter()
+    began, window = perf_counter(), Window.start()
     engine: E | None = None
     trials = []
     for setting in candidates:
@@ -311,22 +313,12 @@ def tuned(
             "versions": versions,
             "machine": report.fingerprint(),
             "seconds": round(perf_counter() - began, 2),
-            "busy": _busy(),
+            "busy": window.busy(),
             "trials": [asdict(t) for t in trials],
             "best": asdict(fastest),
         },
     )
     return _noted(engine, fastest.setting, "measured fastest on this machine (just now)", path)
-
-
-def _busy() -> bool:
-    """Is other work using every core? A calibration made then is kept, but measured again
-    at the next load on a quieter machine (contention favours fewer threads)."""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # Windows
-        return False
-    return load > (os.cpu_count() or 1)
 
 
 def _noted(engine: E, setting: Setting, why: str, path: Path | None = None) -> E:

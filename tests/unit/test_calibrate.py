@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from slmkit import calibrate
+from slmkit import calibrate, contention
 from slmkit.backends.base import Backend, Engine, ModelRef, Request, Token
 from slmkit.calibrate import Setting, Trial, pick, thread_counts, tuned
 from slmkit.errors import ConfigError
@@ -74,8 +74,14 @@ CANDIDATES: list[Setting] = [{}, {"threads": 1}, {"threads": 2}]
 def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SLMKIT_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("SLMKIT_CALIBRATE", "1")
-    monkeypatch.setattr(calibrate, "_busy", lambda: False)  # whatever the machine is doing
+    machine_is_busy(monkeypatch, False)  # whatever the machine is doing
     return tmp_path
+
+
+def machine_is_busy(monkeypatch: pytest.MonkeyPatch, busy: bool) -> None:
+    """The calibration sees the machine as busy (or quiet), now and while it measures."""
+    monkeypatch.setattr(calibrate, "busy_now", lambda: busy)
+    monkeypatch.setattr(contention.Window, "busy", lambda self: busy)
 
 
 def run(factory: Factory, backend: type[Backend], explicit: int | None = None) -> PacedEngine:
@@ -178,12 +184,12 @@ def test_a_calibration_made_on_a_busy_machine_is_measured_again_when_it_is_quiet
     own_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = stand_in("paced")
-    monkeypatch.setattr(calibrate, "_busy", lambda: True)
+    machine_is_busy(monkeypatch, True)
     run(Factory(), backend)
     busy_again = Factory()
     run(busy_again, backend)
     assert busy_again.asked == [{"threads": 2}]
-    monkeypatch.setattr(calibrate, "_busy", lambda: False)
+    machine_is_busy(monkeypatch, False)
     quiet = Factory()
     run(quiet, backend)
     assert quiet.asked == CANDIDATES
