@@ -335,7 +335,7 @@ class LLM:
             f"backend {self._info.backend!r} cannot force a tool call (tool_choice="
             f"{calls.toolset.openai_choice()!r}): it constrains no output here; use "
             f"tool_choice='auto', or a backend that does: 'llamacpp', 'transformers', "
-            f"'onnx', 'openvino' or 'mlx'"
+            f"'onnx', 'mlx' or 'openvino' (not under continuous batching)"
         )
 
     def _chunks(
