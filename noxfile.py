@@ -138,7 +138,13 @@ def onnx(session: nox.Session) -> None:
     """Converter and runtime: makes the ONNX artifacts (cached) and runs them."""
     install_torch(session)
     session.install("-e", ".[onnx-convert,structured,llamacpp,default-model,test-models]", *PYTEST)
-    contract(session, "onnx", "tests/backends/test_onnx.py", "tests/unit/test_auto.py")
+    contract(
+        session,
+        "onnx",
+        "tests/backends/test_onnx.py",
+        "tests/backends/test_calibration.py",
+        "tests/unit/test_auto.py",
+    )
 
 
 @nox.session(python=MAIN_PYTHON)

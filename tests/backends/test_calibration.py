@@ -16,6 +16,7 @@ pytest.importorskip(
 )
 
 import slmkit
+from slmkit import calibrate, contention
 from slmkit.calibrate import thread_counts
 from slmkit.convert import cached_artifact
 from slmkit.paths import cache_dir
@@ -32,6 +33,10 @@ def calibrating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (tmp_path / name).symlink_to(cache_dir(name), target_is_directory=True)
     monkeypatch.setenv("SLMKIT_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("SLMKIT_CALIBRATE", "1")
+    # whatever else the machine is doing: a busy calibration would be measured again
+    # (tests/unit/test_calibrate.py and test_contention.py cover that)
+    monkeypatch.setattr(calibrate, "busy_now", lambda: False)
+    monkeypatch.setattr(contention.Window, "busy", lambda self: False)
     return tmp_path
 
 
