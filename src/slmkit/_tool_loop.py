@@ -25,8 +25,7 @@ DEFAULT_ROUNDS = 4
 #: The last answer's constraint: any text that does not open like a tool call. The class
 #: lists ASCII whitespace only: xgrammar (OpenVINO) warns on a negated class beyond ASCII.
 _WORDS = {"type": "regex", "pattern": r"[^{\[<` \t\n\r\f\v][\s\S]*"}
-
-
+#: Where a call written out as plain JSON text may begin.
 _CALL_OPENING = re.compile(r'\{\s*"name"\s*:')
 
 
@@ -72,10 +71,12 @@ class ToolRounds:
         """Record the model's turn: the calls to run now, or None when ``result`` is the
         answer. Calls that only repeat answered ones end the rounds (their results are in
         the history already), as does a call written out as text after a result."""
-        if self._left and self._answered and _writes_a_call(result.text, self.toolset):
-            self._left = 0
-            return []
-        if not result.tool_calls or self._left == 0:
+        if not result.tool_calls:
+            if self._left and self._answered and _writes_a_call(result.text, self.toolset):
+                self._left = 0
+                return []
+            return None
+        if self._left == 0:
             return None
         keys = [_key(call) for call in result.tool_calls]
         if all(key in self._answered for key in keys):

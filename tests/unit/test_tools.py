@@ -362,6 +362,14 @@ def test_a_call_written_as_text_after_a_result_ends_the_rounds() -> None:
     assert "<tools>" not in engine.rendered[2]
 
 
+def test_a_new_call_beside_call_shaped_prose_after_a_result_still_runs() -> None:
+    second = call_text("add", {"a": 1, "b": 2}) + ' like {"name": "add", "arguments": {}}'
+    engine = Replies(call_text("add", {"a": 17, "b": 25}), second, "Done.")
+    result = make_llm(engine).chat(QUESTION, tools=[add], run_tools=True)
+    assert result.text == "Done." and len(engine.prompts) == 3
+    assert "<tool_response>\n3\n</tool_response>" in engine.rendered[2]
+
+
 def test_json_naming_no_tool_after_a_result_is_the_answer() -> None:
     engine = Replies(call_text("add", {"a": 17, "b": 25}), '{"sum": 42}')
     result = make_llm(engine).chat(QUESTION, tools=[add], run_tools=True)
