@@ -441,7 +441,7 @@ def probe(
     for place, r in enumerate(ranking, 1):
         usable = "[green]yes[/]" if r.usable else "[red]no[/]"
         score = f"{r.score:.1f} tok/s" if r.source == "measured" else f"{r.score:g}"
-        table.add_row(str(place), r.name, usable, score, r.reason)
+        table.add_row(str(place), r.name, usable, score, escape(r.reason))
     out.print(table)
 
 

@@ -59,3 +59,11 @@ def test_an_unreadable_json_schema_file_is_a_clean_error(tmp_path) -> None:
     result = runner.invoke(app, ["chat", "hi", "--json-schema", str(bad)])
     assert result.exit_code != 0
     assert "--json-schema" in result.output and "Traceback" not in result.output
+
+
+def test_probe_table_shows_each_ranking_reason_literally() -> None:
+    ranking = json.loads(runner.invoke(app, ["probe", "--json"]).output)["ranking"]
+    table = runner.invoke(app, ["probe"], env={"COLUMNS": "400"})
+    assert table.exit_code == 0, table.output
+    for row in ranking:  # 'needs mlx-lm: pip install "slmkit[mlx]"' kept its [mlx]
+        assert row["reason"] in table.output
