@@ -330,6 +330,10 @@ def convert(
         int | None,
         typer.Option("--accuracy-level", help="ONNX int4: 4 = int8 activations (CPU default)."),
     ] = None,
+    prefill: Annotated[
+        str | None,
+        typer.Option("--prefill", help="ONNX int4 on CPU: int8 prompt model (default) or none."),
+    ] = None,
 ) -> None:
     """Convert a model to the format a runtime needs; the result is cached and reused."""
     from time import perf_counter
@@ -344,6 +348,7 @@ def convert(
         "weight_format": weight_format,
         "bits": bits,
         "accuracy_level": accuracy_level,
+        "prefill": prefill,
     }
     options = {k: v for k, v in given.items() if v is not None}
     start = perf_counter()

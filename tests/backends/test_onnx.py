@@ -249,3 +249,81 @@ def test_running_needs_neither_torch_nor_transformers(base_llm) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# -- the int8 prompt model (convert --to onnx --prefill int8, the CPU default) ----------
+
+CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
+CAPITAL = "What is the capital of France? Answer in one word."
+
+
+@pytest.fixture(scope="module")
+def chat_folder() -> Path:
+    if cached_artifact(CHAT_MODEL, "onnx") is None and not _can_convert():
+        pytest.skip("onnx-convert extra not installed and no ONNX artifact cached")
+    return slmkit.convert(CHAT_MODEL, to="onnx")
+
+
+def test_an_int4_cpu_folder_reads_prompts_with_its_int8_model(chat_folder: Path) -> None:
+    assert (chat_folder / "prefill.onnx").is_file() and (chat_folder / "prefill.json").is_file()
+    answers = {}
+    for wanted in (None, False):
+        with slmkit.load(CHAT_MODEL, backend="onnx", prefill_model=wanted, threads=2) as llm:
+            answers[wanted] = (llm.info.extra["onnx"]["prompts_read_by"], llm.chat(CAPITAL))
+    assert answers[None][0] == "prefill.onnx (int8)"
+    assert answers[False][0] == "the decoding model"
+    for _, result in answers.values():  # the int8 prompt model keeps the answer right
+        assert "Paris" in result.text and result.finish_reason == "stop"
+
+
+def test_prefix_reuse_reads_prompts_with_the_decoding_model(chat_folder: Path) -> None:
+    with slmkit.load(CHAT_MODEL, backend="onnx", prefix_reuse=True, threads=2) as llm:
+        assert llm.info.extra["onnx"]["prompts_read_by"] == "the decoding model"
+    with pytest.raises(errors.InvalidRequest, match="cannot rewind a pipeline"):
+        slmkit.load(CHAT_MODEL, backend="onnx", prefix_reuse=True, prefill_model=True)
+
+
+def test_a_folder_without_a_prompt_model_refuses_an_explicit_one(base_llm) -> None:
+    # Gemma 3 has a sliding window, which the pipeline would cut prompts by: no prompt model
+    folder = Path(base_llm.info.artifact)
+    assert not (folder / "prefill.onnx").exists()
+    assert base_llm.info.extra["onnx"]["prompts_read_by"] == "the decoding model"
+    with pytest.raises(errors.InvalidRequest, match="no int8 prompt model"):
+        slmkit.load(BASE_MODEL, backend="onnx", prefill_model=True)
+
+
+def test_int8_weights_compute_what_the_fp32_graph_does(tmp_path: Path) -> None:
+    """The rewrite on a small graph (an embedding Gather, then a MatMul), run by ONNX
+    Runtime itself: per-column int8 weights stay within 7-bit quantization error."""
+    onnx = pytest.importorskip("onnx", reason="onnx-convert extra not installed")
+    import numpy as np
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    from slmkit.convert.onnx_prefill import _quantize
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50, 16)).astype(np.float32)
+    weight = (rng.normal(size=(16, 12)) * rng.uniform(0.01, 3, size=12)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["table", "ids"], ["rows"]),
+            helper.make_node("MatMul", ["rows", "weight"], ["out"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, None])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, None, 12])],
+        [numpy_helper.from_array(table, "table"), numpy_helper.from_array(weight, "weight")],
+    )
+    fp32, int8 = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), fp32)
+    _quantize(fp32, int8)
+    ops = [n.op_type for n in onnx.load(str(int8)).graph.node]
+    assert "DynamicQuantizeMatMul" in ops and "MatMul" not in ops
+    ids = {"ids": np.array([[3, 0, 49, 7]], dtype=np.int64)}
+    want, got = (
+        onnxruntime.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run(None, ids)[0]
+        for f in (fp32, int8)
+    )
+    scale = np.abs(want).max(axis=(0, 1))  # per output column, whose weights share a scale
+    assert np.all(np.abs(got - want) <= 0.05 * scale)

@@ -21,7 +21,13 @@ from .._prompt import encode_plain, special_token_strings
 from ..artifacts import converted
 from ..calibrate import reloading, thread_candidates, tuned
 from ..catalog import HubArtifact, hfcache
-from ..catalog.onnx_layout import GENAI_CONFIG, pick_variant, read_json
+from ..catalog.onnx_layout import (
+    GENAI_CONFIG,
+    PREFILL_MODEL,
+    PREFILL_OVERLAY,
+    pick_variant,
+    read_json,
+)
 from ..embeddings import encoder_export
 from ..errors import BackendUnavailable, InvalidModelFile, InvalidRequest, ModelNotFound
 from ..structured import CONSTRAINT_TYPES
@@ -97,6 +103,13 @@ class OnnxOptions(BaseModel):
     prefix_cache_entries: int = Field(
         4, ge=0, le=64, description="Generators kept for prefix_reuse (LRU)."
     )
+    prefill_model: bool | None = Field(
+        None,
+        description="Read prompts with the folder's int8 prompt model (`slmkit convert --to "
+        "onnx` makes one on CPU; ~3x faster prompts, ~0.6 GB more memory). Default: when the "
+        "folder has one and prefix_reuse is off (ONNX Runtime GenAI cannot rewind a "
+        "pipeline of two models); False: the int4 model reads prompts too.",
+    )
 
 
 class OnnxBackend(Backend):
@@ -161,18 +174,45 @@ class OnnxBackend(Backend):
             )
         candidates = thread_candidates("threads", runtime_default=True) if provider == "cpu" else []
         kept = opts.prefix_cache_entries if opts.prefix_reuse else None
+        pipeline = prompt_pipeline(folder, opts.prefill_model, opts.prefix_reuse)
         return tuned(
             type(self),
             model.name,
             folder,
-            {"provider": provider},
+            {"provider": provider, "prefill_model": pipeline is not None},
             {"threads": opts.threads},
             candidates,
             reloading(
-                lambda s: OnnxEngine(folder, genai, provider, context, s.get("threads"), kept)
+                lambda s: OnnxEngine(
+                    folder, genai, provider, context, s.get("threads"), kept, pipeline
+                )
             ),
             enabled=opts.calibrate,
         )
+
+
+def prompt_pipeline(folder: Path, wanted: bool | None, prefix_reuse: bool) -> dict[str, Any] | None:
+    """The genai_config overlay that reads prompts with the folder's int8 prompt model, or
+    None where the int4 model reads them (no prompt model, turned off, or prefix reuse)."""
+    overlay = folder / PREFILL_OVERLAY
+    if wanted is False or (wanted is None and prefix_reuse):
+        return None
+    if wanted and prefix_reuse:
+        raise InvalidRequest(
+            "prefill_model=True and prefix_reuse=True cannot be combined: ONNX Runtime GenAI "
+            "cannot rewind a pipeline of two models, which reuse needs; drop one of them",
+            field="prefill_model",
+        )
+    if not (overlay.is_file() and (folder / PREFILL_MODEL).is_file()):
+        if wanted:
+            raise InvalidRequest(
+                f"prefill_model=True, but {folder} has no int8 prompt model ({PREFILL_MODEL}); "
+                "make it with `slmkit convert MODEL --to onnx --force` (int4 on cpu), or "
+                "leave prefill_model unset",
+                field="prefill_model",
+            )
+        return None
+    return read_json(overlay)
 
 
 # -- execution providers ----------------------------------------------------------------
@@ -271,8 +311,10 @@ class OnnxEngine(TokenEngine):
         context: int,
         threads: int | None,
         prefix_entries: int | None = None,
+        pipeline: dict[str, Any] | None = None,
     ) -> None:
-        """``prefix_entries``: generators kept for prefix reuse; None: reuse off."""
+        """``prefix_entries``: generators kept for prefix reuse; None: reuse off.
+        ``pipeline``: the overlay that reads prompts with the int8 prompt model."""
         import onnxruntime_genai as og
 
         self._og = og
@@ -281,6 +323,8 @@ class OnnxEngine(TokenEngine):
             config.clear_providers()
             if provider != "cpu":
                 config.append_provider(provider)
+            if pipeline is not None:
+                config.overlay(json.dumps(pipeline))
             if threads is not None:
                 options = {"intra_op_num_threads": threads}
                 config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
@@ -295,6 +339,8 @@ class OnnxEngine(TokenEngine):
         self.artifact = str(folder)
         self.device = provider
         self.context_length = context
+        reads = f"{PREFILL_MODEL} (int8)" if pipeline is not None else "the decoding model"
+        self.info_extra = {"onnx": {"prompts_read_by": reads}}
         #: Gemma 3: ORT GenAI refuses a max_length below its sliding window.
         self._min_length = min(_sliding_window(genai, folder / GENAI_CONFIG), context)
         self._vocab_size = int_member(genai, "model.vocab_size", folder / GENAI_CONFIG)

@@ -13,9 +13,12 @@ from typing import Any
 from ..errors import InvalidModelFile, ModelNotFound
 from .search import find_within
 
-__all__ = ["GENAI_CONFIG", "pick_variant", "read_json"]
+__all__ = ["GENAI_CONFIG", "PREFILL_MODEL", "PREFILL_OVERLAY", "pick_variant", "read_json"]
 
 GENAI_CONFIG = "genai_config.json"
+#: slmkit's int8 prompt model beside an int4 CPU model, and the genai_config overlay that
+#: runs the two as one pipeline (convert/onnx_prefill.py writes them, the backend reads them).
+PREFILL_MODEL, PREFILL_OVERLAY = "prefill.onnx", "prefill.json"
 
 
 def pick_variant(root: Path, provider: str, what: str, *, hub: bool = False) -> Path:
