@@ -12,7 +12,9 @@ no candidate gets a quiet stretch the others miss):
 - ``runtime``: the runtime's own default (no thread option, calibration off);
 - ``threads=N`` for N in 1..physical cores (explicit option);
 - onnx only: the same for each converted int4 accuracy level found in the cache
-  (``slmkit convert MODEL --to onnx --accuracy-level 1`` makes the fp32-activation one).
+  (``slmkit convert MODEL --to onnx --accuracy-level 1`` makes the fp32-activation one),
+  and ``int4 prompts threads=N``: ``prefill_model=False`` (the int4 model reads prompts
+  too), whose TTFT against ``threads=N`` is what the int8 prompt model buys.
 
 Then every backend's default is loaded in one more child and the backends are alternated
 in rounds too, so the comparison between backends sees the same load. Each run is the
@@ -56,6 +58,11 @@ def candidates(backend: str, model: str) -> list[tuple[str, str, dict[str, Any]]
         found.append((f"{prefix}runtime", source, {}))
         found += [
             (f"{prefix}threads={n}", source, {option: n}) for n in range(1, physical_cores() + 1)
+        ]
+    if backend == "onnx":
+        found += [
+            (f"int4 prompts threads={n}", model, {option: n, "prefill_model": False})
+            for n in range(1, physical_cores() + 1)
         ]
     return found
 

@@ -43,7 +43,9 @@ def find_book(title: str) -> str:
 
 @pytest.fixture(scope="module")
 def chat_llm(backend: str) -> Iterator[LLM]:
-    reuse = {"prefix_reuse": True} if backend in REUSING else {}
+    # onnx keeps its default, the int8 prompt model, which prefix reuse would turn off: with
+    # the int4 model reading the tool result, the round trip wrote the call again as text
+    reuse = {"prefix_reuse": True} if backend in REUSING and backend != "onnx" else {}
     llm = _load(CHAT_MODEL, backend, **reuse)
     if backend == "mlx" and llm.info.device == "cpu":
         llm.close()
@@ -100,14 +102,13 @@ def test_none_never_calls(chat_llm: LLM) -> None:
 def test_python_tools_round_trip_answers_42(
     chat_llm: LLM, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    if backend in ("onnx", "mlx"):
+    if backend == "mlx":
         reason = (
-            f"the {backend} 4-bit model answers the tool result by writing a call again as "
-            "text, and then, asked for words, with a '>' and the same call"
+            "the mlx 4-bit model answers the tool result by writing a call again as text, "
+            "and then, asked for words, with a '>' and the same call"
         )
-        # seen on onnx here, and on MLX's CPU build (not on Metal: not strict)
-        strict = backend != "mlx"
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=strict))
+        # seen on MLX's CPU build (and on onnx before its int8 prompt model); not on Metal
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
     result = chat_llm.chat(ROUND_TRIP, tools=TOOLS, run_tools=True, max_tokens=32)
     assert result.tool_calls == ()
     assert "42" in result.text
