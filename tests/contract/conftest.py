@@ -24,8 +24,10 @@ BASE_MODEL = "gemma-3-270m"
 CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
 #: Backends whose engine keeps its prefix (option prefix_reuse, prefix_cache_entries).
 REUSING = ("llamacpp", "transformers", "onnx", "openvino", "mlx")
-#: Of those, the ones that reuse by default: a fresh evaluation needs prefix_reuse=False.
-REUSING_BY_DEFAULT = ("openvino",)
+#: Where the default load does not evaluate prompts in full with the model that reuse runs
+#: on: openvino reuses by default; onnx reads prompts with its int8 prompt model, which
+#: reuse turns off.
+FRESH_OPTIONS = {"openvino": {"prefix_reuse": False}, "onnx": {"prefill_model": False}}
 
 
 def _install_thirdparty_plugin() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from slmkit._llm import LLM
 
-from .conftest import CHAT_MODEL, REUSING, REUSING_BY_DEFAULT, _load
+from .conftest import CHAT_MODEL, FRESH_OPTIONS, REUSING, _load
 
 SYSTEM = "You are a terse assistant. Answer in at most five words."
 TURNS = ["What is the capital of France?", "And of Italy?", "And of Spain?"]
@@ -46,11 +46,11 @@ def reuse_llm(backend: str):
 
 @pytest.fixture(scope="module")
 def fresh_llm(backend: str, chat_llm: LLM):
-    """The default model evaluating every prompt in full."""
-    if backend not in REUSING_BY_DEFAULT:
+    """The default model evaluating every prompt in full, with the model reuse runs on."""
+    if backend not in FRESH_OPTIONS:
         yield chat_llm
         return
-    llm = _load(CHAT_MODEL, backend, prefix_reuse=False)
+    llm = _load(CHAT_MODEL, backend, **FRESH_OPTIONS[backend])
     assert not llm._engine.capabilities.prefix_reuse
     yield llm
     llm.close()
