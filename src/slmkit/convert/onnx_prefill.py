@@ -121,8 +121,9 @@ class _Int8Weights:
         from onnx import TensorProto
 
         tensor = self._weights.get(name)
-        usable = tensor is not None and len(tensor.dims) == 2
-        return tensor if usable and tensor.data_type == TensorProto.FLOAT else None
+        if tensor is None or len(tensor.dims) != 2 or tensor.data_type != TensorProto.FLOAT:
+            return None
+        return tensor
 
     def _int8(self, name: str, axis: int) -> tuple[str, Any]:
         """The int8 tensor's name, and the scales along ``axis`` (kept dims)."""
