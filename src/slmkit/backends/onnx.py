@@ -106,7 +106,7 @@ class OnnxOptions(BaseModel):
     prefill_model: bool | None = Field(
         None,
         description="Read prompts with the folder's int8 prompt model (`slmkit convert --to "
-        "onnx` makes one on CPU; ~3x faster prompts, ~0.6 GB more memory). Default: when the "
+        "onnx` makes one on CPU; ~2x faster prompts, ~0.6 GB more memory). Default: when the "
         "folder has one and prefix_reuse is off (ONNX Runtime GenAI cannot rewind a "
         "pipeline of two models); False: the int4 model reads prompts too.",
     )

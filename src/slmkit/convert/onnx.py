@@ -5,11 +5,9 @@ the checkpoint ``--to hf`` makes (or on a checkpoint folder given as the source)
 builder needs transformers, torch, onnx and onnx_ir at conversion time only: extra
 ``onnx-convert``. Running the result needs onnxruntime-genai alone (extra ``onnx``).
 
-On CPU an int4 folder also gets a *prompt model* (``--prefill int8``, the default there):
-the builder's fp32 export with ONNX Runtime's dynamic int8 quantization. Its int8 kernels
-read a prompt about 2-3x faster than the int4 ``MatMulNBits`` ones, which decode fastest;
-the backend runs the two as one ONNX Runtime GenAI pipeline (prompts on the int8 model,
-tokens on the int4 one, one KV cache), declared in ``prefill.json`` beside the models.
+On CPU an int4 folder also gets an int8 *prompt model* (``--prefill int8``, the default
+there; ``onnx_prefill.py``), which the backend runs with the int4 model as one ONNX Runtime
+GenAI pipeline: prompts read about 2x faster, tokens still on int4.
 """
 
 from __future__ import annotations
