@@ -305,25 +305,37 @@ def test_int8_weights_compute_what_the_fp32_graph_does(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     table = rng.normal(size=(50, 16)).astype(np.float32)
     weight = (rng.normal(size=(16, 12)) * rng.uniform(0.01, 3, size=12)).astype(np.float32)
+    square = (rng.normal(size=(16, 16)) * rng.uniform(0.01, 3, size=16)).astype(np.float32)
     graph = helper.make_graph(
         [
             helper.make_node("Gather", ["table", "ids"], ["rows"]),
             helper.make_node("MatMul", ["rows", "weight"], ["out"]),
+            # one weight read two ways: gathered by row and multiplied by column
+            helper.make_node("Gather", ["square", "ids"], ["square_rows"]),
+            helper.make_node("MatMul", ["square_rows", "square"], ["again"]),
         ],
         "tiny",
         [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, None])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, None, 12])],
-        [numpy_helper.from_array(table, "table"), numpy_helper.from_array(weight, "weight")],
+        [
+            helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, None, 12]),
+            helper.make_tensor_value_info("again", TensorProto.FLOAT, [1, None, 16]),
+        ],
+        [
+            numpy_helper.from_array(table, "table"),
+            numpy_helper.from_array(weight, "weight"),
+            numpy_helper.from_array(square, "square"),
+        ],
     )
     fp32, int8 = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), fp32)
     _quantize(fp32, int8)
     ops = [n.op_type for n in onnx.load(str(int8)).graph.node]
     assert "DynamicQuantizeMatMul" in ops and "MatMul" not in ops
-    ids = {"ids": np.array([[3, 0, 49, 7]], dtype=np.int64)}
+    ids = {"ids": np.array([[3, 0, 15, 7]], dtype=np.int64)}
     want, got = (
-        onnxruntime.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run(None, ids)[0]
+        onnxruntime.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run(None, ids)
         for f in (fp32, int8)
     )
-    scale = np.abs(want).max(axis=(0, 1))  # per output column, whose weights share a scale
-    assert np.all(np.abs(got - want) <= 0.05 * scale)
+    for expected, actual in zip(want, got, strict=True):
+        scale = np.abs(expected).max(axis=(0, 1))  # per output column: one weight scale each
+        assert np.all(np.abs(actual - expected) <= 0.05 * scale)

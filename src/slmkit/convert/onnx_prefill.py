@@ -1,14 +1,14 @@
 """The int8 prompt model of an int4 CPU ONNX folder (``convert --to onnx --prefill int8``).
 
 ONNX Runtime's int4 ``MatMulNBits`` kernels decode fastest on a CPU but read prompts
-slowly; its dynamic-int8 MatMul reads them about 3x faster (docs/benchmarks.md) and decodes
-slower (twice the weight bytes per token). So an int4 folder gets a second model for
-prompts: the builder's fp32 export of the same checkpoint with int8 weights
-(``_Int8Weights``). Both graphs take and give the same tensors, so ONNX Runtime GenAI runs
-them as one decoder pipeline over one KV cache: the prompt model on prompts (any step of
-more than one token), the int4 model on generated tokens. ``prefill.json`` holds that
-pipeline as a genai_config overlay; ``genai_config.json`` stays the plain int4 model's, so
-the folder still runs anywhere as before.
+slowly; its dynamic-int8 MatMul runs prompt-shaped products about 3x faster
+(docs/benchmarks.md) and decodes slower (twice the weight bytes per token). So an int4
+folder gets a second model for prompts: the builder's fp32 export of the same checkpoint
+with int8 weights (``_Int8Weights``). Both graphs take and give the same tensors, so ONNX
+Runtime GenAI runs them as one decoder pipeline over one KV cache: the prompt model on
+prompts (any step of more than one token), the int4 model on generated tokens.
+``prefill.json`` holds that pipeline as a genai_config overlay; ``genai_config.json`` stays
+the plain int4 model's, so the folder still runs anywhere as before.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def _quantize(fp32: Path, target: Path) -> None:
     nodes = [new for node in model.graph.node for new in rewrite(node)]
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-    kept = [t for t in model.graph.initializer if t.name not in rewrite.replaced]
+    used = {name for node in nodes for name in node.input}
+    kept = [t for t in model.graph.initializer if t.name in used]
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept + rewrite.made)
     model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
@@ -106,7 +107,7 @@ class _Int8Weights:
 
     def __init__(self, weights: dict[str, Any]) -> None:
         self._weights = weights
-        self.replaced: set[str] = set()
+        self._done: dict[tuple[str, int], tuple[str, str]] = {}  # a weight shared by nodes
         self.made: list[Any] = []
 
     def __call__(self, node: Any) -> list[Any]:
@@ -125,17 +126,29 @@ class _Int8Weights:
             return None
         return tensor
 
-    def _int8(self, name: str, axis: int) -> tuple[str, Any]:
-        """The int8 tensor's name, and the scales along ``axis`` (kept dims)."""
+    def _int8(self, name: str, axis: int) -> tuple[str, str]:
+        """The names of the int8 weight and its scales, one per slice along ``axis``
+        (per column of a MatMul weight, shape [N]; per row of a table, shape [V, 1]);
+        made once per weight and axis."""
         import numpy as np
+
+        if (name, axis) in self._done:
+            return self._done[name, axis]
         from onnx import numpy_helper
 
-        self.replaced.add(name)
         weight = numpy_helper.to_array(self._weights[name]).astype(np.float32)
         peak = np.abs(weight).max(axis=axis, keepdims=True)
         scale = np.maximum(peak / 63.0, np.finfo(np.float32).tiny).astype(np.float32)
         quantized = np.clip(np.round(weight / scale), -63, 63).astype(np.int8)
-        return self._add(quantized, f"{name}_int8"), scale
+        scale = scale.reshape(-1) if axis == 0 else scale
+        names = (
+            self._add(quantized, f"{name}_int8_{axis}"),
+            self._add(scale, f"{name}_scale_{axis}"),
+        )
+        if axis == 0:  # DynamicQuantizeMatMul's zero points: symmetric weights
+            self._add(np.zeros(scale.size, np.int8), f"{name}_zero")
+        self._done[name, axis] = names
+        return names
 
     def _add(self, value: Any, name: str) -> str:
         from onnx import numpy_helper
@@ -144,13 +157,10 @@ class _Int8Weights:
         return name
 
     def _matmul(self, node: Any) -> Any:
-        import numpy as np
         from onnx import helper
 
         weight, scale = self._int8(node.input[1], axis=0)
-        scale = scale.reshape(-1)
-        zero = self._add(np.zeros(scale.size, np.int8), f"{node.input[1]}_zero")
-        inputs = [node.input[0], weight, self._add(scale, f"{node.input[1]}_scale"), zero]
+        inputs = [node.input[0], weight, scale, f"{node.input[1]}_zero"]
         return helper.make_node(
             "DynamicQuantizeMatMul", inputs, list(node.output), node.name, domain="com.microsoft"
         )
@@ -159,8 +169,7 @@ class _Int8Weights:
         from onnx import TensorProto, helper
 
         table, ids, out = node.input[0], node.input[1], node.output[0]
-        rows, scale = self._int8(table, axis=1)
-        scales = self._add(scale, f"{table}_scale")
+        rows, scales = self._int8(table, axis=1)
         return [
             helper.make_node("Gather", [rows, ids], [f"{out}_int8"]),
             helper.make_node("Cast", [f"{out}_int8"], [f"{out}_float"], to=TensorProto.FLOAT),
