@@ -28,6 +28,15 @@ REUSING = ("llamacpp", "transformers", "onnx", "openvino", "mlx")
 #: on: openvino reuses by default; onnx reads prompts with its int8 prompt model, which
 #: reuse turns off.
 FRESH_OPTIONS = {"openvino": {"prefix_reuse": False}, "onnx": {"prefill_model": False}}
+#: Set to 1 to run every test in full on MLX's Linux CPU build too (see mlx_cpu_shortened).
+MLX_CPU_FULL = "SLMKIT_MLX_CPU_FULL"
+
+
+def mlx_cpu_shortened(llm: LLM, backend: str) -> bool:
+    """True on MLX's Linux CPU build (no SIMD kernels: prompts read at 2-5 tok/s, tokens at
+    1-5), where tests that repeat what others prove run shortened or not at all, unless
+    SLMKIT_MLX_CPU_FULL=1. On Apple silicon (Metal) everything runs."""
+    return backend == "mlx" and llm.info.device == "cpu" and os.environ.get(MLX_CPU_FULL) != "1"
 
 
 def _install_thirdparty_plugin() -> None:

@@ -8,20 +8,14 @@ import pytest
 
 from slmkit._llm import LLM
 
-from .conftest import CHAT_MODEL, FRESH_OPTIONS, REUSING, _load
+from .conftest import CHAT_MODEL, FRESH_OPTIONS, REUSING, _load, mlx_cpu_shortened
 
 SYSTEM = "You are a terse assistant. Answer in at most five words."
 TURNS = ["What is the capital of France?", "And of Italy?", "And of Spain?"]
 
 
-def _slow(llm: LLM, backend: str) -> bool:
-    """MLX's Linux CPU build, at 1-5 tok/s: a short conversation there, and the pool's
-    other choices are left to transformers (the same PrefixPool) and tests/unit."""
-    return backend == "mlx" and llm.info.device == "cpu"
-
-
 def test_conversation_turns_equal_stateless_chat(chat_llm: LLM, backend: str) -> None:
-    turns, tokens = (TURNS[:2], 6) if _slow(chat_llm, backend) else (TURNS, 12)
+    turns, tokens = (TURNS[:2], 6) if mlx_cpu_shortened(chat_llm, backend) else (TURNS, 12)
     conv = chat_llm.conversation(system=SYSTEM)
     for turn in turns:
         history = [*conv.messages, {"role": "user", "content": turn}]
@@ -62,7 +56,7 @@ def test_prefix_reuse_answers_like_a_fresh_evaluation_at_temperature_0(
     """The documented check behind prefix_reuse being opt-in: here it must agree. Reuse is
     declared, and counted in usage from the second turn on."""
     assert reuse_llm._engine.capabilities.prefix_reuse
-    turns, tokens = (TURNS[:2], 4) if _slow(reuse_llm, backend) else (TURNS, 12)
+    turns, tokens = (TURNS[:2], 4) if mlx_cpu_shortened(reuse_llm, backend) else (TURNS, 12)
     # OpenVINO keeps whole KV blocks; slmkit counts those (docs/conversations.md)
     block = getattr(reuse_llm._engine._prefix, "block", 1)
     conv = reuse_llm.conversation(system=SYSTEM)
@@ -82,8 +76,11 @@ def test_structured_output_on_a_reused_prefix_answers_like_a_fresh_one(
 ) -> None:
     """The mask applies to the first answer token whether or not the prompt was reused."""
     pytest.importorskip("llguidance", reason="structured extra not installed")
-    if _slow(reuse_llm, backend):
-        pytest.skip("MLX's Linux CPU build: minutes; the mask path runs in test_structured")
+    if mlx_cpu_shortened(reuse_llm, backend):
+        pytest.skip(
+            "MLX's Linux CPU build: minutes (SLMKIT_MLX_CPU_FULL=1 runs it); the mask path runs "
+            "in test_structured"
+        )
     schema = {
         "type": "json_schema",
         "json_schema": {
@@ -106,8 +103,11 @@ def test_structured_output_on_a_reused_prefix_answers_like_a_fresh_one(
 
 
 def test_the_prefix_cache_is_bounded_and_evicts_the_oldest(reuse_llm: LLM, backend: str) -> None:
-    if _slow(reuse_llm, backend):
-        pytest.skip("MLX's Linux CPU build: minutes; the pool's cap runs on transformers")
+    if mlx_cpu_shortened(reuse_llm, backend):
+        pytest.skip(
+            "MLX's Linux CPU build: minutes (SLMKIT_MLX_CPU_FULL=1 runs it); the pool's cap "
+            "runs on transformers"
+        )
     with _reusing(backend, entries=1) as llm:
         a = llm.conversation(system=SYSTEM + " You like maps.")
         b = llm.conversation(system=SYSTEM + " You like trains.")

@@ -19,6 +19,8 @@ from slmkit import errors
 from slmkit._llm import LLM
 from slmkit.cli import app
 
+from .conftest import mlx_cpu_shortened
+
 for _package in ("llguidance", "jsonschema"):
     pytest.importorskip(
         _package, reason='structured extra not installed: pip install "slmkit[structured]"'
@@ -67,11 +69,11 @@ def _check(llm: LLM, backend: str, kind: str) -> None:
 
 def _skip_on_mlx_cpu(llm: LLM, backend: str) -> None:
     """The sweeps that repeat what other tests prove, left out on MLX's Linux CPU build."""
-    if backend == "mlx" and llm.info.device == "cpu":
+    if mlx_cpu_shortened(llm, backend):
         pytest.skip(
             "MLX's Linux CPU build decodes at 1-5 tok/s, so this would take minutes; it runs "
-            "on Apple silicon, and the mask tests (pydantic, json_object, regex, lark, length "
-            "cut) run on this build"
+            "on Apple silicon (or here with SLMKIT_MLX_CPU_FULL=1), and the mask tests "
+            "(pydantic, json_object, regex, lark, length cut) run on this build"
         )
 
 
